@@ -94,3 +94,52 @@ import Testing
         #expect(limiter.trackedSources == 1)
     }
 }
+
+@Suite struct DeadlineQueueTests {
+    @Test func popsInDeadlineOrderWithFIFOTies() {
+        var queue = DeadlineQueue<String>()
+        queue.schedule("late", at: Instant(nanoseconds: 30))
+        queue.schedule("tie-first", at: Instant(nanoseconds: 10))
+        queue.schedule("tie-second", at: Instant(nanoseconds: 10))
+        queue.schedule("moved", at: Instant(nanoseconds: 1))
+        queue.schedule("moved", at: Instant(nanoseconds: 20))
+        queue.schedule("cancelled", at: Instant(nanoseconds: 5))
+        queue.cancel("cancelled")
+        #expect(queue.nextDeadline == Instant(nanoseconds: 10))
+        #expect(queue.popDue(now: Instant(nanoseconds: 9)) == nil)
+        var order: [String] = []
+        while let key = queue.popDue(now: Instant(nanoseconds: 100)) { order.append(key) }
+        #expect(order == ["tie-first", "tie-second", "moved", "late"])
+        #expect(queue.isEmpty && queue.nextDeadline == nil)
+    }
+
+    @Test(arguments: 0..<10)
+    func matchesASortedModelUnderRandomOperations(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        var queue = DeadlineQueue<Int>()
+        var model: [Int: UInt64] = [:]
+        var now: UInt64 = 0
+        for _ in 0..<2_000 {
+            let key = rng.index(below: 200)
+            switch rng.uniform(below: 4) {
+            case 0, 1:
+                let deadline = now + rng.uniform(below: 1_000)
+                queue.schedule(key, at: Instant(nanoseconds: deadline))
+                model[key] = deadline
+            case 2:
+                queue.cancel(key)
+                model[key] = nil
+            default:
+                now += rng.uniform(below: 100)
+                while let due = queue.popDue(now: Instant(nanoseconds: now)) {
+                    let expected = model.filter { $0.value <= now }.min { $0.value < $1.value }
+                    #expect(model[due] == expected?.value)
+                    model[due] = nil
+                }
+                #expect(model.values.allSatisfy { $0 > now })
+            }
+            #expect(queue.count == model.count)
+            #expect(queue.nextDeadline?.nanoseconds == model.values.min())
+        }
+    }
+}
