@@ -204,6 +204,7 @@ public struct VersionComparator: Hashable, Sendable, CustomStringConvertible {
     /// Parses one comparator at the cursor; nil for a bare `*` (any version).
     static func parse(_ cursor: inout VersionTextCursor) throws(VersionParseError) -> VersionComparator? {
         let explicitOp = parseOperator(&cursor)
+        if explicitOp == nil && cursor.peek == UInt8(ascii: ",") { throw .emptyComparator }
         cursor.skipSpaces()
         if cursor.consumeWildcard() {
             if explicitOp != nil { throw .wildcardWithOperator }

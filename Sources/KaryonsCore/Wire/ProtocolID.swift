@@ -27,15 +27,16 @@ public struct ProtocolID: Hashable, Sendable, CustomStringConvertible, Expressib
         }
     }
 
-    /// Creates an ID from a name; nil if it is not 1...64 visible ASCII characters.
-    public init?(_ name: some StringProtocol) {
+    /// Creates an ID from a name; nil if it is not 1...64 visible ASCII characters. (Labelled, so
+    /// that `ProtocolID(name: text)` is never mistaken for the trapping literal initialiser.)
+    public init?(name: some StringProtocol) {
         guard let id = try? ProtocolID(validating: Array(name.utf8)) else { return nil }
         self = id
     }
 
     /// Creates an ID from a literal in source code; an invalid literal is a programmer error.
     public init(stringLiteral name: String) {
-        guard let id = ProtocolID(name) else {
+        guard let id = ProtocolID(name: name) else {
             preconditionFailure("BUG in Karyons: \"\(name)\" is not a valid protocol ID (1...64 visible ASCII)")
         }
         self = id
