@@ -100,12 +100,7 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The IP address in network byte order: 4 bytes for IPv4, 16 for IPv6.
-    public var addressBytes: [UInt8] {
-        switch storage {
-        case .v4(var address): return withUnsafeBytes(of: &address.sin_addr) { Array($0) }
-        case .v6(var address): return withUnsafeBytes(of: &address.sin6_addr) { Array($0) }
-        }
-    }
+    public var addressBytes: [UInt8] { withAddressBytes { Array($0) } }
 
     /// The address without the port: `127.0.0.1`, or `::1` (no brackets).
     public var host: String {
@@ -132,29 +127,52 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
     /// An IPv4 address in IPv6 form (`::ffff:a.b.c.d`) is returned as plain IPv4; others unchanged.
     ///
     /// A dual-stack IPv6 socket reports IPv4 peers in mapped form; unmapping makes them compare equal
-    /// to the addresses the peers advertise.
+    /// to the addresses the peers advertise. Allocates nothing (it runs once per received datagram).
     public var unmappingIPv4: SocketAddress {
-        guard case .v6(let address) = storage else { return self }
-        let bytes = addressBytes
-        guard bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF else { return self }
-        return SocketAddress(ipv4: bytes[12], bytes[13], bytes[14], bytes[15], port: UInt16(bigEndian: address.sin6_port))
+        guard case .v6(var address) = storage else { return self }
+        let octets: (UInt8, UInt8, UInt8, UInt8)? = withUnsafeBytes(of: &address.sin6_addr) { bytes in
+            for index in 0..<10 where bytes[index] != 0 { return nil }
+            guard bytes[10] == 0xFF, bytes[11] == 0xFF else { return nil }
+            return (bytes[12], bytes[13], bytes[14], bytes[15])
+        }
+        guard let octets else { return self }
+        return SocketAddress(ipv4: octets.0, octets.1, octets.2, octets.3, port: UInt16(bigEndian: address.sin6_port))
     }
 
-    /// This IPv4 address as an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`), for a dual-stack IPv6 socket.
+    /// This IPv4 address as an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`), for a dual-stack IPv6
+    /// socket; IPv6 addresses unchanged. Allocates nothing.
     var mappingToIPv6: SocketAddress {
-        guard case .v4 = storage else { return self }
-        let mapped = [UInt8](repeating: 0, count: 10) + [0xFF, 0xFF] + addressBytes
-        return SocketAddress(addressBytes: mapped, port: port)!
+        guard case .v4(var address) = storage else { return self }
+        var mapped = sockaddr_in6()
+        mapped.sin6_family = sa_family_t(AF_INET6)
+        mapped.sin6_port = address.sin_port
+        withUnsafeMutableBytes(of: &mapped.sin6_addr) { target in
+            target[10] = 0xFF
+            target[11] = 0xFF
+            withUnsafeBytes(of: &address.sin_addr) { source in
+                for index in 0..<4 { target[12 + index] = source[index] }
+            }
+        }
+        return SocketAddress(mapped)
+    }
+
+    /// Calls `body` with the IP address bytes in network order (4 or 16), without allocating.
+    public func withAddressBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        switch storage {
+        case .v4(var address): return try withUnsafeBytes(of: &address.sin_addr, body)
+        case .v6(var address): return try withUnsafeBytes(of: &address.sin6_addr, body)
+        }
     }
 
     public static func == (lhs: SocketAddress, rhs: SocketAddress) -> Bool {
-        lhs.family == rhs.family && lhs.port == rhs.port && lhs.addressBytes == rhs.addressBytes
+        guard lhs.family == rhs.family && lhs.port == rhs.port else { return false }
+        return lhs.withAddressBytes { left in rhs.withAddressBytes { right in left.elementsEqual(right) } }
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(family)
         hasher.combine(port)
-        hasher.combine(addressBytes)
+        withAddressBytes { hasher.combine(bytes: $0) }
     }
 
     // MARK: - Kernel representation

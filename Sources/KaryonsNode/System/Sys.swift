@@ -79,9 +79,17 @@ enum Sys {
         }
     }
 
-    /// Accepts one connection as a non-blocking, close-on-exec descriptor.
-    static func accept(_ descriptor: FileDescriptor) throws(SystemError) -> IOResult<FileDescriptor> {
-        switch try syscall("accept4", { Int(cepoll_accept4(descriptor.rawValue, nil, nil, CEPOLL_SOCK_NONBLOCK_CLOEXEC)) }) {
+    /// Accepts one connection as a non-blocking, close-on-exec descriptor; writes the peer's address
+    /// into `peer` and its length into `peerLength`.
+    static func accept(_ descriptor: FileDescriptor, peer: UnsafeMutablePointer<sockaddr_storage>,
+                       peerLength: UnsafeMutablePointer<socklen_t>) throws(SystemError) -> IOResult<FileDescriptor> {
+        let result = try peer.withMemoryRebound(to: sockaddr.self, capacity: 1) { (address) throws(SystemError) in
+            try syscall("accept4") {
+                peerLength.pointee = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                return Int(cepoll_accept4(descriptor.rawValue, address, peerLength, CEPOLL_SOCK_NONBLOCK_CLOEXEC))
+            }
+        }
+        switch result {
         case .processed(let value): return .processed(FileDescriptor(rawValue: Int32(value)))
         case .wouldBlock: return .wouldBlock
         }

@@ -54,9 +54,13 @@ final class RecordingHandler: ReactorIOHandler {
             _ = read(own.descriptor.rawValue, &byte, 1)
             guard swapped.value == nil else { return }
             let other = own == firstRegistration ? secondRegistration : firstRegistration
-            reactor.deregister(other)
+            // End the other registration and put a fresh socket under its descriptor number. dup2
+            // replaces it atomically, so no concurrently running test can take the number meanwhile.
+            reactor.deregister(other, closeDescriptor: false)
             let (fresh, peer) = makeSocketPair()
-            let new = try! reactor.register(fresh, interest: .readable, handler: replacement)
+            precondition(dup2(fresh.rawValue, other.descriptor.rawValue) == other.descriptor.rawValue)
+            close(fresh.rawValue)
+            let new = try! reactor.register(other.descriptor, interest: .readable, handler: replacement)
             swapped.value = (other, new, peer)
             // Observe the rest of this tick's batch on the next tick.
             reactor.execute { done.fire() }

@@ -131,13 +131,27 @@ struct LoopThreadView {
 }
 
 /// The number of open descriptors of this process.
-func openDescriptorCount() -> Int {
-    guard let directory = opendir("/proc/self/fd") else { return -1 }
-    defer { closedir(directory) }
-    var count = 0
-    while readdir(directory) != nil { count += 1 }
-    // ".", ".." and the directory's own descriptor.
-    return count - 3
+func openDescriptorCount() -> Int { openDescriptors().count }
+
+/// The open descriptors of this process as sorted "number=target" lines (from /proc/self/fd).
+func openDescriptors() -> [String] {
+    guard let directory = opendir("/proc/self/fd") else { return [] }
+    let own = dirfd(directory)
+    var names: [String] = []
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        guard let number = Int32(name), number != own else { continue }
+        names.append(name)
+    }
+    closedir(directory)
+    var target = [CChar](repeating: 0, count: 256)
+    return names.compactMap { name -> String? in
+        let length = readlink("/proc/self/fd/\(name)", &target, target.count - 1)
+        guard length > 0 else { return nil }
+        return name + "=" + String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }.sorted()
 }
 
 /// A connected pair of non-blocking Unix stream sockets.
