@@ -128,7 +128,8 @@ struct RegistrationTable {
         guard slot.generation == generation, let target = slot.target, let descriptor = slot.descriptor else {
             return nil
         }
-        return (target, ReactorRegistration(descriptor: descriptor, slot: UInt32(index), generation: generation), slot.interest)
+        let registration = ReactorRegistration(descriptor: descriptor, slot: UInt32(index), generation: generation)
+        return (target, registration, slot.interest)
     }
 
     /// Ends a registration: the slot gets a new generation, so its pending events become stale.

@@ -138,7 +138,8 @@ extension Reactor {
         case .actor(let job):
             job.runSynchronously(on: asUnownedSerialExecutor())
         case .task(let job):
-            job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: taskExecutor.asUnownedTaskExecutor())
+            job.runSynchronously(isolatedTo: asUnownedSerialExecutor(),
+                                 taskExecutor: taskExecutor.asUnownedTaskExecutor())
         }
     }
 

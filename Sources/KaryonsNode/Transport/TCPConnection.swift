@@ -303,6 +303,7 @@ public final class TCPConnection: ReactorClient {
             throw .closed
         }
         let total = head.count + body.count
+        guard total > 0 else { return }
         guard outbound.count + total <= options.outboundBytesMax else { throw .outboundBufferFull }
         var written = 0
         if outbound.isEmpty && state == .open {
@@ -333,8 +334,10 @@ public final class TCPConnection: ReactorClient {
             if body.isEmpty {
                 result = try Sys.send(registration.descriptor, head)
             } else {
-                var vectors = (iovec(iov_base: UnsafeMutableRawPointer(mutating: head.baseAddress), iov_len: head.count),
-                               iovec(iov_base: UnsafeMutableRawPointer(mutating: body.baseAddress), iov_len: body.count))
+                var vectors = (
+                    iovec(iov_base: UnsafeMutableRawPointer(mutating: head.baseAddress), iov_len: head.count),
+                    iovec(iov_base: UnsafeMutableRawPointer(mutating: body.baseAddress), iov_len: body.count)
+                )
                 result = try withUnsafeMutablePointer(to: &vectors) { (pointer) throws(SystemError) in
                     try pointer.withMemoryRebound(to: iovec.self, capacity: 2) { (first) throws(SystemError) in
                         try Sys.sendVector(registration.descriptor, first, count: 2)
@@ -549,8 +552,9 @@ public final class TCPConnection: ReactorClient {
                 return
             }
             delegate?.tcpConnection(self, didRead: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-            // The delegate may have closed or paused us; a short read means the socket is drained.
-            guard state == .open, !readingPaused, count == buffer.count else { return }
+            // The delegate may have closed or paused us (or a send failed); a short read means the
+            // socket is drained, and level-triggered readiness brings anything that arrives later.
+            guard state == .open, !readingPaused, pendingEnding == nil, count == buffer.count else { return }
         }
     }
 

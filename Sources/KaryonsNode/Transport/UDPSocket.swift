@@ -42,13 +42,16 @@ public enum UDPSendError: Error, Hashable, Sendable, CustomStringConvertible {
 
 /// A non-blocking UDP socket on a reactor (IPv4 or IPv6), batching with `recvmmsg`/`sendmmsg`.
 ///
-/// **Receiving.** Each readiness event receives up to `batchSizeMax` datagrams per `recvmmsg`, up to
-/// `receiveBatchesPerEventMax` calls, into buffers allocated once: no allocation per datagram.
+/// **Receiving.** Into buffers allocated once: no allocation per datagram. Batching where it pays:
+/// while datagrams arrive in bursts (the previous batch held several, or the socket was readable on
+/// consecutive ticks), each readiness event receives up to `batchSizeMax` datagrams per `recvmmsg`,
+/// up to `receiveBatchesPerEventMax` calls; while they arrive one at a time (request/response
+/// traffic), one `recvfrom` per event, which costs the kernel less than a `recvmmsg` that finds one.
 /// Datagrams larger than `datagramBytesMax` are dropped and counted (`MSG_TRUNC`).
 ///
 /// **Sending.** `send` copies the datagram into a batch of at most `batchSizeMax` (≤ 16) slots; the
 /// batch goes out at the end of the tick (or when it is full, or on `flush()`) with one `sendmmsg`,
-/// or one `sendmsg` when it holds a single datagram. If the kernel's buffer is full the batch waits
+/// or one `sendto` when it holds a single datagram. If the kernel's buffer is full the batch waits
 /// for writability; a `send` that finds it still full gets `.wouldBlock` (UDP is lossy: dropping
 /// here bounds memory).
 ///
@@ -86,9 +89,9 @@ public final class UDPSocket: ReactorClient {
         public var receiveErrors: UInt64 = 0
         /// Datagrams the kernel refused (reported to the delegate).
         public var sendErrors: UInt64 = 0
-        /// `recvmmsg` calls that returned datagrams.
+        /// `recvmmsg`/`recvfrom` calls that returned datagrams.
         public var receiveCalls: UInt64 = 0
-        /// `sendmmsg`/`sendmsg` calls that sent datagrams.
+        /// `sendmmsg`/`sendto` calls that sent datagrams.
         public var sendCalls: UInt64 = 0
     }
 
@@ -112,6 +115,10 @@ public final class UDPSocket: ReactorClient {
     private var sendEnd = 0
     private var waitingForWritable = false
     private var flushScheduled = false
+    /// Receive with `recvmmsg` (bursts) rather than one `recvfrom` per event (one at a time).
+    private(set) var receivingInBatches = true
+    /// The tick of the last readiness event, to notice a socket that stays readable (a burst).
+    private var lastReadableTick = UInt64.max
 
     /// Binds a UDP socket to `address`. Port 0 picks a free port (see `localAddress`).
     public static func bind(
@@ -212,7 +219,9 @@ public final class UDPSocket: ReactorClient {
             let result: IOResult<Int>
             do {
                 if count == 1 {
-                    result = try Sys.sendMessage(registration.descriptor, &sending.headers[sendStart].msg_hdr)
+                    result = try sending.withSlot(sendStart) { (datagram, address, length) throws(SystemError) in
+                        try Sys.sendTo(registration.descriptor, datagram, address: address, length: length)
+                    }
                 } else {
                     result = try Sys.sendBatch(registration.descriptor, sending.headers + sendStart, count: count)
                 }
@@ -287,9 +296,21 @@ public final class UDPSocket: ReactorClient {
         }
     }
 
-    /// Receives batches until drained or the per-event budget is spent.
+    /// Receives what is waiting: batches while datagrams come in bursts, else one datagram.
     private func receiveAvailable() {
-        for _ in 0..<options.receiveBatchesPerEventMax {
+        let tick = reactor.counters.ticks
+        let readableAgain = tick == lastReadableTick &+ 1
+        lastReadableTick = tick
+        if receivingInBatches || readableAgain {
+            receiveBatches()
+        } else {
+            receiveOne()
+        }
+    }
+
+    /// Receives batches until drained or the per-event budget is spent.
+    private func receiveBatches() {
+        for round in 0..<options.receiveBatchesPerEventMax {
             receiving.prepareForReceive()
             let result: IOResult<Int>
             do {
@@ -300,6 +321,10 @@ public final class UDPSocket: ReactorClient {
             }
             guard case .processed(let count) = result else { return }
             statistics.receiveCalls &+= 1
+            if round == 0 {
+                // One datagram per event: switch to the cheaper single receive until a burst shows.
+                receivingInBatches = count > 1
+            }
             for slot in 0..<count {
                 deliver(slot: slot)
                 guard !closed else { return }
@@ -307,6 +332,24 @@ public final class UDPSocket: ReactorClient {
             // A short batch means the socket is drained.
             guard count == receiving.size else { return }
         }
+    }
+
+    /// Receives one datagram with `recvfrom`; a level-triggered event brings the next.
+    private func receiveOne() {
+        let result: IOResult<Int>
+        do {
+            result = try receiving.withReceiveSlot(0) { (buffer, address, length) throws(SystemError) in
+                try Sys.receiveFrom(registration.descriptor, into: buffer, address: address, length: length)
+            }
+        } catch {
+            statistics.receiveErrors &+= 1
+            return
+        }
+        guard case .processed(let count) = result else { return }
+        statistics.receiveCalls &+= 1
+        receiving.headers[0].msg_len = UInt32(truncatingIfNeeded: count)
+        receiving.headers[0].msg_hdr.msg_flags = count > receiving.slotBytes ? CEPOLL_MSG_TRUNC : 0
+        deliver(slot: 0)
     }
 
     private func deliver(slot: Int) {
@@ -317,7 +360,8 @@ public final class UDPSocket: ReactorClient {
         }
         guard let sender = receiving.address(slot: slot) else { return }
         statistics.received &+= 1
-        let datagram = UnsafeRawBufferPointer(start: receiving.slotData(slot), count: Int(receiving.headers[slot].msg_len))
+        let length = Int(receiving.headers[slot].msg_len)
+        let datagram = UnsafeRawBufferPointer(start: receiving.slotData(slot), count: length)
         delegate?.udpSocket(self, didReceive: datagram, from: sender.unmappingIPv4)
     }
 
@@ -394,6 +438,27 @@ final class DatagramBatch {
         }
         vectors[slot].iov_len = datagram.count
         headers[slot].msg_hdr.msg_namelen = destination.write(to: names + slot)
+    }
+
+    /// Calls `body` with the datagram, address and address length stored in `slot` (for `sendto`).
+    func withSlot<Result>(
+        _ slot: Int,
+        _ body: (UnsafeRawBufferPointer, UnsafePointer<sockaddr_storage>, socklen_t) throws(SystemError) -> Result
+    ) throws(SystemError) -> Result {
+        try body(UnsafeRawBufferPointer(start: slotData(slot), count: vectors[slot].iov_len), names + slot,
+                 headers[slot].msg_hdr.msg_namelen)
+    }
+
+    /// Calls `body` with `slot`'s receive buffer and address storage (for `recvfrom`); the address
+    /// length it writes is kept as the slot's.
+    func withReceiveSlot<Result>(
+        _ slot: Int,
+        _ body: (UnsafeMutableRawBufferPointer, UnsafeMutablePointer<sockaddr_storage>,
+                 UnsafeMutablePointer<socklen_t>) throws(SystemError) -> Result
+    ) throws(SystemError) -> Result {
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        defer { headers[slot].msg_hdr.msg_namelen = length }
+        return try body(UnsafeMutableRawBufferPointer(start: slotData(slot), count: slotBytes), names + slot, &length)
     }
 
     /// Moves the datagram in slot `source` to slot `target`.

@@ -154,10 +154,12 @@ func openDescriptors() -> [String] {
     }.sorted()
 }
 
-/// A connected pair of non-blocking Unix stream sockets.
+/// A connected pair of non-blocking Unix stream sockets. Close-on-exec, so the child processes of
+/// exit tests running meanwhile do not inherit them (a peer would then not see end-of-file).
 func makeSocketPair() -> (FileDescriptor, FileDescriptor) {
     var descriptors: [Int32] = [0, 0]
-    let result = socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &descriptors)
+    let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+    let result = socketpair(AF_UNIX, type, 0, &descriptors)
     precondition(result == 0, "socketpair failed: \(errno)")
     return (FileDescriptor(rawValue: descriptors[0]), FileDescriptor(rawValue: descriptors[1]))
 }

@@ -32,6 +32,27 @@ import Testing
         #expect(serverSide == local)
     }
 
+    @Test func noDelayIsOnForAcceptedAndConnectedSockets() async throws {
+        let loop = try LoopThread()
+        defer { loop.stop() }
+        let server = EchoServer()
+        let client = EchoClient(message: [7])
+        let connection = try await loop.run { () -> TCPConnection in
+            let listener = try TCPListener.listen(on: .ipv6Loopback(port: 0), reactor: loop.reactor, delegate: server)
+            return try TCPConnection.connect(to: listener.localAddress, on: loop.reactor, delegate: client)
+        }
+        #expect(await client.echoed.wait())
+        let flags = try await loop.run { () -> [Int32] in
+            [connection, server.accepted[0]].map { connection in
+                var value: Int32 = 0
+                var length = socklen_t(MemoryLayout<Int32>.size)
+                getsockopt(connection.registration.descriptor.rawValue, Int32(IPPROTO_TCP), TCP_NODELAY, &value, &length)
+                return value
+            }
+        }
+        #expect(flags == [1, 1])
+    }
+
     @Test func thousandConcurrentConnectionsOnOneReactorAreAllEchoed() async throws {
         let loop = try LoopThread()
         defer { loop.stop() }
@@ -126,7 +147,6 @@ import Testing
         defer { loop.stop() }
         // Orderly close by the client.
         let (closingServer, closingClient) = (EchoServer(), EchoClient(message: Array("bye".utf8)))
-        closingClient.onEchoed = {}
         try await loop.run {
             let listener = try TCPListener.listen(on: .ipv4Loopback(port: 0), reactor: loop.reactor, delegate: closingServer)
             let connection = try TCPConnection.connect(to: listener.localAddress, on: loop.reactor, delegate: closingClient)
@@ -157,7 +177,7 @@ import Testing
         serverOptions.connectionOptions.allowHalfClose = true
         let server = EchoServer()
         server.echoes = false
-        server.onEOF = { connection in
+        server.onEOF = { [unowned server] connection in
             // The request is complete: answer, then finish our side too.
             try! connection.send(Array("answer to ".utf8) + server.received)
             connection.shutdownOutput()

@@ -117,6 +117,7 @@ final class DatagramCollector: UDPSocketDelegate {
     var datagrams: [(bytes: [UInt8], from: SocketAddress, tick: UInt64)] = []
     var sendFailures: [(SystemError, SocketAddress)] = []
     var echoes = false
+    var onReceive: (() -> Void)?
     let count: CountdownSignal
 
     init(expected: Int) { count = CountdownSignal(target: expected) }
@@ -125,6 +126,7 @@ final class DatagramCollector: UDPSocketDelegate {
         datagrams.append((Array(datagram), sender, socket.reactor.counters.ticks))
         if echoes { try? socket.send(datagram, to: sender) }
         count.add()
+        onReceive?()
     }
 
     func udpSocket(_ socket: UDPSocket, didFailToSend error: SystemError, to destination: SocketAddress) {

@@ -58,6 +58,45 @@ import Testing
         #expect(received.receiveCalls == 3)
     }
 
+    /// Request/response traffic (one datagram per event) is received with single calls; a burst
+    /// afterwards is noticed and received in batches again, with nothing lost or reordered.
+    @Test func receivingSwitchesBetweenSingleCallsAndBatches() async throws {
+        let loop = try LoopThread()
+        defer { loop.stop() }
+        let server = DatagramCollector(expected: 10 + 40)
+        let client = DatagramCollector(expected: 0)
+        let (sender, receiver) = try await loop.run { () -> (UDPSocket, UDPSocket) in
+            let receiver = try UDPSocket.bind(to: .ipv6Loopback(port: 0), reactor: loop.reactor, delegate: server)
+            let sender = try UDPSocket.bind(to: .ipv6Loopback(port: 0), reactor: loop.reactor, delegate: client)
+            return (sender, receiver)
+        }
+        for index in 0..<10 {
+            let arrived = Signal()
+            try await loop.run {
+                server.onReceive = { arrived.fire() }
+                try sender.send([UInt8(index)], to: receiver.localAddress)
+            }
+            #expect(await arrived.wait())
+        }
+        let (callsBeforeBurst, batchingBeforeBurst) = try await loop.run {
+            (receiver.statistics.receiveCalls, receiver.receivingInBatches)
+        }
+        try await loop.run {
+            for index in 10..<50 { try sender.send([UInt8(index)], to: receiver.localAddress) }
+        }
+        #expect(await server.count.wait())
+        let (order, calls, batchingAfterBurst) = try await loop.run {
+            (server.datagrams.map(\.bytes), receiver.statistics.receiveCalls, receiver.receivingInBatches)
+        }
+        #expect(order == (0..<50).map { [UInt8($0)] })
+        // One call per datagram while they came one at a time, and single calls from the second on.
+        #expect(callsBeforeBurst == 10)
+        #expect(!batchingBeforeBurst)
+        #expect(batchingAfterBurst)
+        // The burst: one single receive notices it, then batches of 16, 16 and 7.
+        #expect(calls - callsBeforeBurst <= 5)
+    }
+
     @Test func receiveBatchesPerEventAreBounded() async throws {
         let loop = try LoopThread()
         defer { loop.stop() }
