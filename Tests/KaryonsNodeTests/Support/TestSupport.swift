@@ -38,14 +38,26 @@ final class Signal: @unchecked Sendable {
 
     /// Waits until fired; false if `seconds` passed first (a generous bound on a real event, never a
     /// way to paper over a race).
-    func wait(seconds: Double = 20) async -> Bool {
+    ///
+    /// The deadline is a `Task.sleep`, or, with `reactor`, a timer on that reactor: the concurrency
+    /// runtime may open a timerfd for a sleep, which must not happen while a test has lowered the
+    /// descriptor limit.
+    func wait(seconds: Double = 20, expiringOn reactor: Reactor? = nil) async -> Bool {
         let id = state.withLock { state -> Int in
             defer { state.nextWaiter += 1 }
             return state.nextWaiter
         }
-        let expiry = Task {
-            try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
-            self.expire(id)
+        let expiry: Task<Void, Never>?
+        if let reactor {
+            expiry = nil
+            reactor.execute {
+                reactor.scheduleTimer(after: Duration(seconds: seconds)) { self.expire(id) }
+            }
+        } else {
+            expiry = Task {
+                try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+                self.expire(id)
+            }
         }
         await withCheckedContinuation { continuation in
             let resumeNow = state.withLock { state -> Bool in
@@ -55,7 +67,7 @@ final class Signal: @unchecked Sendable {
             }
             if resumeNow { continuation.resume() }
         }
-        expiry.cancel()
+        expiry?.cancel()
         return isFired
     }
 
@@ -86,7 +98,9 @@ final class CountdownSignal: @unchecked Sendable {
 
     var value: Int { count.withLock { $0 } }
 
-    func wait(seconds: Double = 20) async -> Bool { await reached.wait(seconds: seconds) }
+    func wait(seconds: Double = 20, expiringOn reactor: Reactor? = nil) async -> Bool {
+        await reached.wait(seconds: seconds, expiringOn: reactor)
+    }
 }
 
 /// A reactor running on its own thread for one test.
