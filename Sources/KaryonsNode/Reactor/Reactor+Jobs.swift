@@ -69,7 +69,8 @@ extension Reactor: SerialExecutor {
 /// `withTaskExecutorPreference(reactor.taskExecutor)` run non-isolated task code on the loop thread.
 ///
 /// A separate object from the reactor because one `enqueue` cannot tell actor jobs from task jobs,
-/// and running actor jobs with a task executor would defeat the runtime's no-hop fast path.
+/// and running actor jobs with a task executor would defeat the runtime's no-hop fast path. It refers
+/// to its reactor without owning it: the reactor must outlive the tasks that prefer it.
 public final class ReactorTaskExecutor: TaskExecutor, @unchecked Sendable {
     /// The reactor whose loop runs the jobs.
     public unowned let reactor: Reactor

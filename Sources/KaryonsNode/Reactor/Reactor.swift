@@ -30,7 +30,9 @@ import KaryonsCore
 ///
 /// **Shutdown** (`shutdown()`, from any thread): the loop finishes its tick, runs the jobs still in
 /// the inbox, then closes every descriptor registered with it, disarms every timer, and runs no
-/// handler callback afterwards. Executor jobs enqueued after that are a bug and trap.
+/// handler callback afterwards. Executor jobs enqueued after that are a bug and trap. A reactor
+/// and the transports on it refer to each other until it shuts down, so always shut a reactor down
+/// (even one that never ran) to release its descriptors and memory.
 public final class Reactor: @unchecked Sendable {
     /// The bounds on the work of one tick, and the buffer sizes. Each is named and tested.
     public struct Limits: Sendable, Hashable {
