@@ -39,8 +39,10 @@ extension RoutingTable {
         var failed = 0
         for slot in slots(ofBucket: bucket) {
             let id = keys[slot], status = statuses[slot], failures = details[slot].failureCount
-            if bucketIndex(of: id) != bucket {
-                problems.append("\(id.shortDescription) sits in bucket \(bucket), belongs in \(String(describing: bucketIndex(of: id)))")
+            if let home = bucketIndex(of: id), home != bucket {
+                problems.append("\(id.shortDescription) sits in bucket \(bucket), belongs in \(home)")
+            } else if id == localID {
+                problems.append("the local ID sits in bucket \(bucket)")
             }
             if !seen.insert(id).inserted { problems.append("\(id.shortDescription) appears twice in bucket \(bucket)") }
             if status == .failed { failed += 1 }
@@ -88,7 +90,8 @@ extension RoutingTable {
                     problems.append("status index lists slot \(slot) as \(status), it is \(statuses[slot])")
                 }
                 if statusIndex.position(of: slot) != position {
-                    problems.append("slot \(slot) points to position \(statusIndex.position(of: slot)), is at \(position)")
+                    let recorded = statusIndex.position(of: slot)
+                    problems.append("slot \(slot) points to position \(recorded) of its list, is at \(position)")
                 }
             }
         }
