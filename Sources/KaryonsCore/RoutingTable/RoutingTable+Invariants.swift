@@ -18,17 +18,14 @@ extension RoutingTable {
         var nonEmpty: UInt32 = 0
         for bucket in 0..<Self.bucketCount {
             let occupancy = occupancies[bucket]
-            guard (0...Self.bucketEntriesMax).contains(occupancy) else {
+            if occupancy != 0 { nonEmpty |= 1 << UInt32(bucket) }
+            if hasReadableEntries(bucket) {
+                checkEntries(ofBucket: bucket, into: &problems)
+            } else if !(0...Self.bucketEntriesMax).contains(occupancy) {
                 problems.append("bucket \(bucket) holds \(occupancy) entries (max \(Self.bucketEntriesMax))")
-                continue
-            }
-            guard occupancy > 0 else { continue }
-            nonEmpty |= 1 << UInt32(bucket)
-            guard slots(ofBucket: bucket).upperBound <= keys.count else {
+            } else if occupancy > 0 {
                 problems.append("bucket \(bucket) has \(occupancy) entries but its slots are not allocated")
-                continue
             }
-            checkEntries(ofBucket: bucket, into: &problems)
         }
         if nonEmpty != nonEmptyBuckets {
             problems.append("non-empty bucket mask \(nonEmptyBuckets) differs from the occupancies (\(nonEmpty))")
@@ -58,11 +55,18 @@ extension RoutingTable {
         }
     }
 
+    /// True when `bucket` holds entries and its size and slots are sound enough to read them
+    /// (an unsound bucket is reported by `checkBuckets`).
+    private func hasReadableEntries(_ bucket: Int) -> Bool {
+        (1...Self.bucketEntriesMax).contains(occupancies[bucket]) && slots(ofBucket: bucket).upperBound <= keys.count
+    }
+
     private func checkSubnets(into problems: inout [String]) {
         let bucketMax = Swift.max(0, configuration.subnetEntriesPerBucketMax)
-        withUnsafeTemporaryAllocation(of: IPAddress.Subnet.self, capacity: Swift.max(count, 1)) { subnets in
+        let readable = (0..<Self.bucketCount).reduce(0) { $0 + (hasReadableEntries($1) ? occupancies[$1] : 0) }
+        withUnsafeTemporaryAllocation(of: IPAddress.Subnet.self, capacity: Swift.max(readable, 1)) { subnets in
             var filled = 0
-            for bucket in 0..<Self.bucketCount where occupancies[bucket] > 0 {
+            for bucket in 0..<Self.bucketCount where hasReadableEntries(bucket) {
                 let bucketStart = filled
                 for slot in slots(ofBucket: bucket) where !details[slot].address.isLoopback {
                     subnets.initializeElement(at: filled, to: details[slot].address.diversitySubnet)

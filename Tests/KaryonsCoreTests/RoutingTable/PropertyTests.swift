@@ -129,6 +129,8 @@ import Testing
     @Test func corruptionsAreReported() {
         var corruptions: [(String, (inout RoutingTable) -> Void)] = []
         corruptions.append(("oversized bucket", { $0.occupancies[31] = 21 }))
+        corruptions.append(("bucket without slots", { $0.occupancies[20] = 3 }))
+        corruptions.append(("local ID stored", { $0.keys[0] = Workload.localKey }))
         let stray = key(differingAt: 5, from: Workload.localKey, tail: 1)
         corruptions.append(("entry in a wrong bucket", { $0.keys[0] = stray }))
         corruptions.append(("duplicate key", { $0.keys[1] = $0.keys[2] }))
