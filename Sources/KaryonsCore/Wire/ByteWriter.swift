@@ -61,6 +61,17 @@ public struct ByteWriter {
     /// Appends a nonce (32 bytes).
     public mutating func write(_ nonce: Nonce) { writeWords(nonce.w0, nonce.w1, nonce.w2, nonce.w3) }
 
+    /// Appends a tag byte and a nonce in one append (refresh datagrams and Ping payloads).
+    mutating func writeTagged(_ tag: UInt8, _ nonce: Nonce) {
+        writeFixed(1 + Nonce.byteCount) { raw in
+            raw.storeBytes(of: tag, toByteOffset: 0, as: UInt8.self)
+            raw.storeBytes(of: nonce.w0.bigEndian, toByteOffset: 1, as: UInt64.self)
+            raw.storeBytes(of: nonce.w1.bigEndian, toByteOffset: 9, as: UInt64.self)
+            raw.storeBytes(of: nonce.w2.bigEndian, toByteOffset: 17, as: UInt64.self)
+            raw.storeBytes(of: nonce.w3.bigEndian, toByteOffset: 25, as: UInt64.self)
+        }
+    }
+
     /// Appends a version (three big-endian `UInt32`s).
     public mutating func write(_ version: Version) {
         writeFixed(WireLimits.versionSize) { raw in

@@ -52,6 +52,9 @@ public struct FrameDecoder {
     /// (the caller's per-frame read deadline runs while this is non-zero).
     public var bufferedByteCount: Int { buffer.count - readIndex }
 
+    /// The buffer's capacity (for tests of the release policy).
+    var bufferCapacity: Int { buffer.capacity }
+
     /// The framing error that poisoned this decoder, if any.
     public var framingError: WireError? { failure }
 
