@@ -1,0 +1,132 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import KaryonsCore
+import Testing
+@testable import KaryonsNode
+
+/// Tests that change or count process-wide state (the descriptor limit, the descriptor table). Each
+/// runs in a child process of its own (a Swift Testing exit test), so no other test can open or close
+/// descriptors meanwhile, and a lowered limit cannot leak into them.
+@Suite struct TransportProcessTests {
+    /// Running out of descriptors pauses accepting with a backoff (one accept attempt per pause,
+    /// never a spin), the reactor keeps serving an existing connection, and accepting resumes once
+    /// descriptors are available again.
+    @Test func emfilePausesAcceptingAndItResumes() async {
+        await #expect(processExitsWith: .success) {
+            try await TransportProcessTests.emfileScenario()
+        }
+    }
+
+    static func emfileScenario() async throws {
+        let loop = try LoopThread()
+        defer { loop.stop() }
+        var options = TCPListener.Options()
+        options.acceptBackoffInitial = .milliseconds(2)
+        options.acceptBackoffMax = .milliseconds(10)
+        let server = EchoServer(expectedConnections: 1 + 5, expectedPauses: 4)
+        let existing = EchoClient(message: Array("before".utf8))
+        let (listener, connection) = try await loop.run { () -> (TCPListener, TCPConnection) in
+            let listener = try TCPListener.listen(on: .ipv4Loopback(port: 0), reactor: loop.reactor, options: options,
+                                                  delegate: server)
+            let connection = try TCPConnection.connect(to: listener.localAddress, on: loop.reactor, delegate: existing)
+            return (listener, connection)
+        }
+        #expect(await existing.echoed.wait())
+        // Client sockets are created before the limit drops (connect itself needs no descriptor).
+        let flood = try (0..<5).map { _ in try Sys.socket(.ipv4, type: Int32(SOCK_STREAM.rawValue)) }
+        let original = try lowerDescriptorLimitToCurrentUse()
+        for socket in flood {
+            _ = try Sys.connect(socket, to: listener.localAddress)
+        }
+        #expect(await server.paused.wait())
+        // The existing connection is still served while accepting is paused.
+        let echoedAgain = Signal()
+        try await loop.run {
+            existing.received = []
+            existing.onEchoedAgain = { echoedAgain.fire() }
+            try connection.send(existing.message)
+        }
+        #expect(await echoedAgain.wait())
+        let (errors, pauses, accepted) = try await loop.run {
+            (listener.statistics.acceptErrors, listener.statistics.pauses, listener.statistics.accepted)
+        }
+        #expect(accepted == 1)
+        #expect(pauses >= 4)
+        // One failed accept per pause: the listener never spins on a level-triggered EMFILE.
+        #expect(errors == pauses)
+        var limit = original
+        #expect(setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0)
+        #expect(await server.acceptedCount.wait())
+        let (reasons, resumed, pauseErrors) = try await loop.run {
+            (server.closeReasons, server.resumes, server.pauses.map(\.0.code))
+        }
+        #expect(reasons.isEmpty)
+        #expect(resumed >= 1)
+        #expect(pauseErrors.allSatisfy { $0 == EMFILE })
+        for socket in flood { Sys.close(socket) }
+    }
+
+    /// Sets the soft descriptor limit to the lowest free descriptor number, so the next descriptor the
+    /// process would open fails with EMFILE. Returns the previous limit.
+    static func lowerDescriptorLimitToCurrentUse() throws -> rlimit {
+        var original = rlimit()
+        precondition(getrlimit(Int32(RLIMIT_NOFILE.rawValue), &original) == 0)
+        let lowestFree = dup(0)
+        precondition(lowestFree >= 0)
+        close(lowestFree)
+        var lowered = original
+        lowered.rlim_cur = rlim_t(lowestFree)
+        precondition(setrlimit(Int32(RLIMIT_NOFILE.rawValue), &lowered) == 0)
+        return original
+    }
+
+    /// After a busy reactor (listeners, connections in every state, UDP sockets, timers) shuts down,
+    /// the process has exactly the descriptors it had before.
+    @Test func shutdownReturnsEveryDescriptor() async {
+        await #expect(processExitsWith: .success) {
+            // A first round warms up what the harness opens lazily, so the second round's before and
+            // after see the same process apart from the reactor.
+            try await TransportProcessTests.busyReactorThenShutdown()
+            let before = TransportProcessTests.reactorKindDescriptors()
+            try await TransportProcessTests.busyReactorThenShutdown()
+            #expect(TransportProcessTests.reactorKindDescriptors() == before)
+            #expect(openDescriptorCount() >= before.count)
+        }
+    }
+
+    /// The open descriptors of the kinds a reactor creates (sockets, epoll instances, eventfds), as
+    /// "number=target" lines. The concurrency runtime behind `Signal.wait` (Task.sleep) opens
+    /// timerfds lazily on its own threads; the reactor never opens one, so they are left out.
+    static func reactorKindDescriptors() -> [String] {
+        openDescriptors().filter { !$0.hasSuffix("anon_inode:[timerfd]") }
+    }
+
+    static func busyReactorThenShutdown() async throws {
+        let (reserved, closedPort) = try reserveClosedPort()
+        defer { Sys.close(reserved) }
+        let loop = try LoopThread()
+        let server = EchoServer(expectedConnections: 4)
+        let clients = (0..<4).map { EchoClient(message: Array("client \($0)".utf8)) }
+        let datagrams = DatagramCollector(expected: 2)
+        datagrams.echoes = true
+        let echoes = DatagramCollector(expected: 2)
+        try await loop.run {
+            let four = try TCPListener.listen(on: .ipv4Loopback(port: 0), reactor: loop.reactor, delegate: server)
+            let six = try TCPListener.listen(on: .ipv6Loopback(port: 0), reactor: loop.reactor, delegate: server)
+            for (index, client) in clients.enumerated() {
+                let target = index.isMultiple(of: 2) ? four.localAddress : six.localAddress
+                _ = try TCPConnection.connect(to: target, on: loop.reactor, delegate: client)
+            }
+            _ = try TCPConnection.connect(to: closedPort, on: loop.reactor, delegate: EchoClient(message: []))
+            let udpServer = try UDPSocket.bind(to: .ipv6Loopback(port: 0), reactor: loop.reactor, delegate: datagrams)
+            let udpClient = try UDPSocket.bind(to: .ipv6Loopback(port: 0), reactor: loop.reactor, delegate: echoes)
+            try udpClient.send([1, 2, 3], to: udpServer.localAddress)
+            try udpClient.send([4, 5, 6], to: udpServer.localAddress)
+            for _ in 0..<100 { loop.reactor.scheduleTimer(after: .seconds(3_600)) {} }
+        }
+        for client in clients { #expect(await client.echoed.wait()) }
+        #expect(await echoes.count.wait())
+        loop.stop()
+    }
+}
