@@ -9,10 +9,17 @@ let package = Package(
         .library(name: "KaryonsCore", targets: ["KaryonsCore"]),
         .library(name: "KaryonsNode", targets: ["KaryonsNode"]),
     ],
+    dependencies: [
+        // The façade's logging API (allowed for KaryonsNode's façade only).
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
     targets: [
         .target(name: "CEpoll"),
         .target(name: "KaryonsCore"),
-        .target(name: "KaryonsNode", dependencies: ["CEpoll", "KaryonsCore"]),
+        .target(
+            name: "KaryonsNode",
+            dependencies: ["CEpoll", "KaryonsCore", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(
             name: "KaryonsCoreTests",
             dependencies: ["KaryonsCore"],
