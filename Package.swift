@@ -20,6 +20,8 @@ let package = Package(
             name: "KaryonsNode",
             dependencies: ["CEpoll", "KaryonsCore", .product(name: "Logging", package: "swift-log")]
         ),
+        // libFuzzer target for the wire and text decoders (Scripts/fuzz-wire.sh); a replay tool otherwise.
+        .executableTarget(name: "FuzzWire", dependencies: ["KaryonsCore"]),
         .testTarget(
             name: "KaryonsCoreTests",
             dependencies: ["KaryonsCore"],
