@@ -102,6 +102,11 @@ extension DiscoveryCore {
             exchangeFailed(exchange, failure, &cx)
             return
         }
+        if case .waitingToReconnect = exchange.requester.state, let previous = exchange.connection {
+            // An abandoned connect: close it before the next attempt (a later report is stale).
+            exchange.connection = nil
+            closeExchangeConnection(previous, sending: nil, &cx)
+        }
         exchanges[handle] = exchange
         if let deadline = exchange.requester.deadline {
             cx.deadlines.schedule(.discovery(.exchange(handle)), at: deadline)

@@ -240,7 +240,13 @@ struct DiscoveryCore {
             dialer.timeout(now: cx.now, actions: &dialerActions)
             signalDials(&cx)
         case .exchange(let handle):
-            perform(handle, &cx) { requester, now, _ in requester.timeout(now: now) }
+            guard let exchange = exchanges[handle] else { break }
+            if case .connecting = exchange.requester.state, exchange.requester.deadline.map({ $0 <= cx.now }) == true {
+                // The driver never answered the connect: report it as timed out, as the driver would.
+                let willRetry = exchange.requester.willRetryConnect
+                cx.emit(.connectFailed(.lookup, exchange.requester.remote, .timedOut, willRetry: willRetry))
+            }
+            perform(handle, &cx) { requester, now, rng in requester.timeout(now: now, rng: &rng) }
         }
         afterEvent(&cx)
     }

@@ -2,9 +2,8 @@
 public enum LookupFailure: Hashable, Sendable, CustomStringConvertible {
     /// Every connect attempt failed; the last failure is given.
     case connectFailed(ConnectFailure)
-    /// No response of the awaited kind came within the response timeout (or the connect did not
-    /// complete within its own timeout, for `.none`).
-    case timedOut(awaiting: MessageKind?)
+    /// No response of the awaited kind came within the response timeout.
+    case timedOut(awaiting: MessageKind)
     /// The Pong did not echo our Ping's nonce.
     case nonceMismatch
     /// The remote sent a message that does not belong at this point of the exchange.
@@ -23,8 +22,7 @@ public enum LookupFailure: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .connectFailed(let failure): return "connect failed: \(failure)"
-        case .timedOut(let kind?): return "timed out awaiting \(kind)"
-        case .timedOut(nil): return "timed out connecting"
+        case .timedOut(let kind): return "timed out awaiting \(kind)"
         case .nonceMismatch: return "pong nonce mismatch"
         case .unexpected(let kind): return "unexpected \(kind)"
         case .remoteShutdown(let reason): return "remote shut down (\(reason))"
@@ -58,9 +56,10 @@ enum RequesterAction: Hashable {
 /// version) → receive Pong with the same nonce → send FindPeer(target) → receive Peers → succeed.
 /// Each response has `responseTimeout`, counted from the moment we sent the request, whatever
 /// trickles in meanwhile; a connect that the driver does not answer is abandoned after
-/// `connectTimeout + responseTimeout`. Anything else — a message out of order, a wrong nonce, more than `peersPerReplyMax` records, a Shutdown — ends the exchange.
-/// The records of the reply are filtered with `RelayFilter` before they are handed out; the owner
-/// then sends Peer (our own record, when we listen) and Shutdown(none), and closes.
+/// `connectTimeout + responseTimeout` and counts as a failed attempt. Anything else — a message out of order, a wrong nonce, more
+/// than `peersPerReplyMax` records, a Shutdown — ends the exchange. The records of the reply are
+/// filtered with `RelayFilter` before they are handed out; the owner then sends Peer (our own
+/// record, when we listen) and Shutdown(none), and closes.
 ///
 /// A plain value with one method per event; every call returns the next action, and `deadline`
 /// says when `timeout(now:)` is due. Calls after the exchange finished return `.wait` and change
@@ -184,12 +183,13 @@ struct LookupRequester {
         }
     }
 
-    /// `deadline` passed: reconnect, or fail the exchange for lack of an answer.
-    mutating func timeout(now: Instant) -> RequesterAction {
+    /// `deadline` passed: reconnect, or fail the exchange for lack of an answer. A connect the
+    /// driver never answered counts as a connect that timed out (and is retried like one).
+    mutating func timeout(now: Instant, rng: inout SplitMix64) -> RequesterAction {
         guard let deadline, deadline <= now else { return .wait }
         switch state {
         case .waitingToReconnect(let attempt): return connect(attempt: attempt, now: now)
-        case .connecting: return finish(.timedOut(awaiting: nil), closeWith: nil)
+        case .connecting: return connectFailed(.timedOut, now: now, rng: &rng)
         case .awaitingPong: return finish(.timedOut(awaiting: .pong), closeWith: .timeout)
         case .awaitingPeers: return finish(.timedOut(awaiting: .peers), closeWith: .timeout)
         case .idle, .finished: return .wait

@@ -45,6 +45,9 @@ public struct NodeCore {
     /// Counters for monitors and metrics.
     public var statistics: NodeStatistics { cx.statistics }
 
+    /// The discovery half, read-only, for tests of its machines (pending dials, slots, probes).
+    var testsOnly_discovery: DiscoveryCore { discovery }
+
     /// The number of open TCP connections of each plane (handshaking ones included).
     public func connectionCount(_ plane: Plane) -> Int {
         var count = 0
