@@ -30,7 +30,7 @@ import Testing
             _ = network.add(id: ids[peer - 1], configuration: configuration, seed: rng.next())
             network.start(peer - 1)
         }
-        network.run(until: sec(30))
+        network.run(until: sec(12))
 
         #expect(network.problems == [])
         let listening = Set(ids[0..<6])
