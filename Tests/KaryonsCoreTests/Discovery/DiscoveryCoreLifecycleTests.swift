@@ -83,6 +83,33 @@ import Testing
         #expect(node.table.count == 0)
     }
 
+    /// Scenarios 24 and 26 through the node: stray pongs are dropped and counted; the right one
+    /// verifies the entry once, and its replay changes nothing.
+    @Test func strayAndReplayedPongsChangeNothing() throws {
+        var node = TestNode(configuration: Fixture.listeningConfiguration { $0.bootstrapPeers = [] })
+        node.startListening()
+        let record = Fixture.record(3)
+        let id = node.accept(.lookup, from: .tcp(record.address, 50000))
+        node.deliver(.ping(nonce: Nonce(1, 1, 1, 1), version: Version(0, 1, 0)), .findPeer(target: record.id), .peer(record),
+                     on: id)
+        #expect(node.core.nextDeadline == node.now)  // The verification ping is due at once.
+        node.advance(by: .zero)
+        let ping = try #require(node.datagrams.first { $0.to == Fixture.refreshEndpoint(record) })
+        _ = node.takeOutputs()
+        node.handle(.datagram(from: Fixture.refreshEndpoint(record), encode(.pong(Nonce(0, 0, 0, 1)))))
+        node.handle(.datagram(from: .udp(Fixture.publicAddress(4), record.discoveryPort), encode(.pong(ping.datagram.nonce))))
+        #expect(node.table.entry(for: record.id)?.status == .unverified)
+        #expect(node.core.statistics.datagramsDropped == 2 && node.datagrams.isEmpty)
+        node.advance(by: .milliseconds(300))
+        node.handle(.datagram(from: Fixture.refreshEndpoint(record), encode(.pong(ping.datagram.nonce))))
+        #expect(node.table.entry(for: record.id)?.status == .verified)
+        let seen = node.table.entry(for: record.id)?.lastSeen
+        node.advance(by: .seconds(1))
+        node.handle(.datagram(from: Fixture.refreshEndpoint(record), encode(.pong(ping.datagram.nonce))))
+        #expect(node.table.entry(for: record.id)?.lastSeen == seen && node.core.statistics.datagramsDropped == 3)
+        #expect(node.events.filter { $0 == .entryVerified(record.id) }.count == 1)
+    }
+
     /// Scenario 22 through the node: a burst of pings from one IP gets five answers.
     @Test func aPingFloodGetsTheBurstOnly() {
         var node = TestNode(configuration: Fixture.listeningConfiguration { $0.bootstrapPeers = [] })

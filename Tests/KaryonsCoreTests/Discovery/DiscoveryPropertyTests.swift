@@ -11,6 +11,8 @@ enum RemoteBehaviour: CaseIterable {
     case silent
     /// Plays its part correctly, after a random delay per message (sometimes too slow).
     case honest
+    /// Answers Ping, then says nothing more.
+    case stall
     /// Answers Ping with a Pong carrying another nonce.
     case wrongNonce
     /// Sends random bytes.
@@ -161,7 +163,7 @@ struct LookupChaos {
                 continue
             }
             switch behaviour {
-            case .honest: send([.pong(nonce: nonce)], on: id, after: randomDelay(upTo: 1200))
+            case .honest, .stall: send([.pong(nonce: nonce)], on: id, after: randomDelay(upTo: 1200))
             case .wrongNonce: send([.pong(nonce: Nonce(0, 0, 0, 9))], on: id, after: randomDelay(upTo: 500))
             case .garbage: schedule(.deliver(id, (0..<rng.index(below: 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }), after: randomDelay(upTo: 500))
             case .closeEarly: schedule(.close(id), after: randomDelay(upTo: 1500))
@@ -179,7 +181,7 @@ struct LookupChaos {
         switch behaviour {
         case .honest: send(hello + [.peer(Fixture.record(Int(rng.uniform(below: 50)))), .shutdown(.none)], on: id, after: randomDelay(upTo: 2000))
         case .silent, .blackhole, .refuse: break
-        case .wrongNonce: send(hello, on: id, after: randomDelay(upTo: 500))  // Never shuts down.
+        case .wrongNonce, .stall: send(hello, on: id, after: randomDelay(upTo: 500))  // Never shuts down.
         case .garbage: schedule(.deliver(id, (0..<rng.index(below: 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }), after: randomDelay(upTo: 500))
         case .closeEarly: schedule(.close(id), after: randomDelay(upTo: 2500))
         case .trickle: trickle(hello, on: id)
