@@ -180,7 +180,9 @@ struct Dialer {
         _ endpoint: Endpoint, expected: PeerID?, now: Instant, table: inout RoutingTable, rng: inout SplitMix64
     ) {
         if let expected,
-            let index = tableDials.firstIndex(where: { $0.endpoint == endpoint && $0.id == expected && !$0.isConnected })
+            let index = tableDials.firstIndex(where: {
+                $0.endpoint == endpoint && $0.id == expected && !$0.isConnected
+            })
         {
             guard tableDials[index].retryAt == nil else { return }  // Not dialling: a stale report.
             if inboundPeers.contains(expected) {
@@ -204,7 +206,8 @@ struct Dialer {
             inboundPeers.insert(peer.id)
             return
         }
-        if let index = tableDials.firstIndex(where: { $0.endpoint == dialled && !$0.isConnected && $0.retryAt == nil }) {
+        let dialling = tableDials.firstIndex { $0.endpoint == dialled && !$0.isConnected && $0.retryAt == nil }
+        if let index = dialling {
             tableDials[index].isConnected = true
             table.markConnected(tableDials[index].id, now: now)
         } else if let index = manualPeers.firstIndex(where: { $0.endpoint == dialled }),

@@ -46,7 +46,8 @@ extension DiscoveryCore {
         let requester = LookupRequester(
             settings: requesterSettings, localID: localID, target: request.target, remote: request.remote,
             responderID: request.responderID, nonce: .random(using: &rng))
-        let handle = exchanges.insert(Exchange(requester: requester, kind: request.kind, session: session, connection: nil))
+        let exchange = Exchange(requester: requester, kind: request.kind, session: session, connection: nil)
+        let handle = exchanges.insert(exchange)
         exchangeQueue.append(handle)
     }
 
@@ -115,7 +116,9 @@ extension DiscoveryCore {
         }
     }
 
-    private mutating func closeExchangeConnection(_ id: ConnectionID, sending reason: DisconnectReason?, _ cx: inout CoreContext) {
+    private mutating func closeExchangeConnection(
+        _ id: ConnectionID, sending reason: DisconnectReason?, _ cx: inout CoreContext
+    ) {
         exchangeByConnection[id] = nil
         cx.close(id, sending: reason)
     }

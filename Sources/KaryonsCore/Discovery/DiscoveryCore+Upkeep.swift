@@ -70,14 +70,20 @@ extension DiscoveryCore {
             if exchange.requester.state != .idle { started += 1 }
             if sessions[exchange.session] == nil { problems.append("exchange \(handle) outlived its session") }
             guard let connection = exchange.connection else { return }
-            if exchangeByConnection[connection] != handle { problems.append("exchange \(handle) not indexed by \(connection)") }
+            if exchangeByConnection[connection] != handle {
+                problems.append("exchange \(handle) not indexed by \(connection)")
+            }
             problems += connectionProblems(connection, cx, direction: .outbound, owner: "exchange \(handle)")
         }
-        if started != activeExchanges { problems.append("\(activeExchanges) lookup slots held, \(started) exchanges started") }
+        if started != activeExchanges {
+            problems.append("\(activeExchanges) lookup slots held, \(started) exchanges started")
+        }
         if exchangeByConnection.count > exchanges.count { problems.append("stale exchange connections") }
         cx.connections.forEach { id, connection in
             guard connection.plane == .lookup, !connection.isClosing else { return }
-            if responders[id] == nil && exchangeByConnection[id] == nil { problems.append("lookup connection \(id) has no owner") }
+            if responders[id] == nil && exchangeByConnection[id] == nil {
+                problems.append("lookup connection \(id) has no owner")
+            }
         }
         if !isRunning && (!responders.isEmpty || exchanges.count > 0 || sessions.count > 0 || dialer.usedSlots > 0) {
             problems.append("discovery state left after shutdown")
@@ -85,7 +91,9 @@ extension DiscoveryCore {
         return problems
     }
 
-    private func connectionProblems(_ id: ConnectionID, _ cx: CoreContext, direction: Direction, owner: String) -> [String] {
+    private func connectionProblems(
+        _ id: ConnectionID, _ cx: CoreContext, direction: Direction, owner: String
+    ) -> [String] {
         guard let connection = cx.connections[id], !connection.isClosing else {
             return ["\(owner) holds dead connection \(id)"]
         }

@@ -99,7 +99,9 @@ struct DiscoveryCore {
             let lookup = configuration.lookupListener ?? .tcp(dataListener.address, 0)
             cx.emit(.listen(.lookup, .tcp(lookup.address, lookup.port)))
             // Without a configured refresh listener, it opens once the lookup port is known.
-            if let refresh = configuration.refreshListener { cx.emit(.listen(.refresh, .udp(refresh.address, refresh.port))) }
+            if let refresh = configuration.refreshListener {
+                cx.emit(.listen(.refresh, .udp(refresh.address, refresh.port)))
+            }
         }
         refresh.start(now: cx.now)
         for endpoint in configuration.dialPeers { dialer.addManual(endpoint) }
@@ -114,7 +116,9 @@ struct DiscoveryCore {
         case .peer: boundPeerEndpoint = endpoint
         case .lookup:
             boundLookupEndpoint = endpoint
-            if configuration.refreshListener == nil { cx.emit(.listen(.refresh, .udp(endpoint.address, endpoint.port))) }
+            if configuration.refreshListener == nil {
+                cx.emit(.listen(.refresh, .udp(endpoint.address, endpoint.port)))
+            }
         case .refresh: boundRefreshEndpoint = endpoint
         }
     }
@@ -129,7 +133,9 @@ struct DiscoveryCore {
             if let connection = exchange.connection { cx.close(connection, sending: .shuttingDown) }
             cx.deadlines.cancel(.discovery(.exchange(handle)))
         }
-        sessions.forEach { _, session in cx.emit(.lookupFailed(session.endpoint, reason: "\(LookupFailure.shuttingDown)")) }
+        sessions.forEach { _, session in
+            cx.emit(.lookupFailed(session.endpoint, reason: "\(LookupFailure.shuttingDown)"))
+        }
         exchanges = SlotTable()
         exchangeByConnection = [:]
         exchangeQueue = []
@@ -152,7 +158,8 @@ struct DiscoveryCore {
             cx.close(id, sending: .noFreeSlot)
             return
         }
-        let responder = LookupResponder(remote: remote, accepted: cx.now, configuration: configuration, localID: localID)
+        let responder = LookupResponder(
+            remote: remote, accepted: cx.now, configuration: configuration, localID: localID)
         responders[id] = responder
         cx.schedule(id, at: responder.deadline)
     }
@@ -165,7 +172,9 @@ struct DiscoveryCore {
     }
 
     /// An outbound lookup connection failed (the ID is already dead).
-    mutating func connectFailed(_ id: ConnectionID, to remote: Endpoint, _ failure: ConnectFailure, _ cx: inout CoreContext) {
+    mutating func connectFailed(
+        _ id: ConnectionID, to remote: Endpoint, _ failure: ConnectFailure, _ cx: inout CoreContext
+    ) {
         guard let handle = exchangeByConnection.removeValue(forKey: id) else { return }
         exchanges.modify(handle) { $0.connection = nil }
         let willRetry = exchanges[handle]?.requester.willRetryConnect ?? false

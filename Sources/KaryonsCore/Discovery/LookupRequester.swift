@@ -56,10 +56,10 @@ enum RequesterAction: Hashable {
 /// version) → receive Pong with the same nonce → send FindPeer(target) → receive Peers → succeed.
 /// Each response has `responseTimeout`, counted from the moment we sent the request, whatever
 /// trickles in meanwhile; a connect that the driver does not answer is abandoned after
-/// `connectTimeout + responseTimeout` and counts as a failed attempt. Anything else — a message out of order, a wrong nonce, more
-/// than `peersPerReplyMax` records, a Shutdown — ends the exchange. The records of the reply are
-/// filtered with `RelayFilter` before they are handed out; the owner then sends Peer (our own
-/// record, when we listen) and Shutdown(none), and closes.
+/// `connectTimeout + responseTimeout` and counts as a failed attempt. Anything else — a message
+/// out of order, a wrong nonce, more than `peersPerReplyMax` records, a Shutdown — ends the
+/// exchange. The records of the reply are filtered with `RelayFilter` before they are handed out;
+/// the owner then sends Peer (our own record, when we listen) and Shutdown(none), and closes.
 ///
 /// A plain value with one method per event; every call returns the next action, and `deadline`
 /// says when `timeout(now:)` is due. Calls after the exchange finished return `.wait` and change

@@ -59,7 +59,9 @@ struct LookupResponder {
         case (_, .shutdown):
             return .close(sending: nil, isViolation: false)
         case (.awaitingPing, .ping(let nonce, let version)):
-            guard networkVersion.accepts(version) else { return .close(sending: .incompatibleVersion, isViolation: false) }
+            guard networkVersion.accepts(version) else {
+                return .close(sending: .incompatibleVersion, isViolation: false)
+            }
             state = .awaitingFindPeer
             return .reply(.pong(nonce: nonce))
         case (.awaitingFindPeer, .findPeer(let target)):

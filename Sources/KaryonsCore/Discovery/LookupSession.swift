@@ -73,7 +73,8 @@ struct LookupSession {
         let count = max(1, randomLookups)
         outstanding = count
         return .start((0..<count).map { _ in
-            ExchangeRequest(kind: .random, target: PeerID.random(using: &rng), remote: endpoint, responderID: responderID)
+            ExchangeRequest(
+                kind: .random, target: PeerID.random(using: &rng), remote: endpoint, responderID: responderID)
         })
     }
 
@@ -91,7 +92,9 @@ struct LookupSession {
     }
 
     /// An exchange of this session failed.
-    mutating func exchangeFailed(_ kind: ExchangeRequest.Kind, _ failure: LookupFailure, localID: PeerID) -> SessionStep {
+    mutating func exchangeFailed(
+        _ kind: ExchangeRequest.Kind, _ failure: LookupFailure, localID: PeerID
+    ) -> SessionStep {
         guard phase != .finished, phase != .idle else { return .wait }
         if kind == .random { lastFailure = failure }
         return exchangeEnded(localID: localID)

@@ -220,7 +220,9 @@ struct RefreshMachine {
     }
 
     /// Starts probes while there is room, and closes the round once its last probe ended.
-    private mutating func pump(now: Instant, table: RoutingTable, rng: inout SplitMix64, actions: inout [RefreshAction]) {
+    private mutating func pump(
+        now: Instant, table: RoutingTable, rng: inout SplitMix64, actions: inout [RefreshAction]
+    ) {
         if var current = round {
             while current.nextCandidate < current.candidates.count,
                 probeCount(.round) < Self.roundProbesInFlightMax

@@ -34,7 +34,8 @@ import Testing
     }
 
     func inbound(_ n: Int) -> PeerInfo {
-        PeerInfo(id: Fixture.peerID(n), direction: .inbound, endpoint: .tcp(Fixture.publicAddress(n), 50000), protocols: [.ping])
+        let remote = Endpoint.tcp(Fixture.publicAddress(n), 50000)
+        return PeerInfo(id: Fixture.peerID(n), direction: .inbound, endpoint: remote, protocols: [.ping])
     }
 
     @Test mutating func fillsOutboundSlotsWithVerifiedEntriesOnly() {
@@ -183,8 +184,9 @@ import Testing
         }
         for bucket in 1...10 {  // buckets 30...21: one entry each
             let id = key(differingAt: bucket, from: Fixture.localID, tail: 1)
-            _ = table.add(PeerRecord(id: id, address: Fixture.publicAddress(100 + bucket), port: 3000, discoveryPort: 3010),
-                          status: .verified, now: ms(0))
+            let address = Fixture.publicAddress(100 + bucket)
+            let record = PeerRecord(id: id, address: address, port: 3000, discoveryPort: 3010)
+            _ = table.add(record, status: .verified, now: ms(0))
             ids.append(id)
         }
         #expect(chiSquare(ids: ids, draws: 100_000) < 58.3)  // 29 degrees of freedom, p = 0.001

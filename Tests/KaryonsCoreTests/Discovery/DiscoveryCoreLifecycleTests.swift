@@ -20,9 +20,12 @@ import Testing
         node.handle(.listening(.peer, .tcp(host, 3456)))
         #expect(node.discovery.selfRecord == nil)  // The lookup port is not known yet.
         node.handle(.listening(.lookup, .tcp(host, 40001)))
-        #expect(node.outputs == [.event(.listening(.peer, .tcp(host, 3456))), .event(.listening(.lookup, .tcp(host, 40001))),
-                                 .listen(.refresh, .udp(host, 40001))])
-        #expect(node.discovery.selfRecord == PeerRecord(id: Fixture.localID, address: host, port: 3456, discoveryPort: 40001))
+        #expect(node.outputs == [
+            .event(.listening(.peer, .tcp(host, 3456))), .event(.listening(.lookup, .tcp(host, 40001))),
+            .listen(.refresh, .udp(host, 40001)),
+        ])
+        let advertised = PeerRecord(id: Fixture.localID, address: host, port: 3456, discoveryPort: 40001)
+        #expect(node.discovery.selfRecord == advertised)
     }
 
     @Test func explicitListenersAndTheExternalAddress() {
@@ -35,7 +38,8 @@ import Testing
                             .listen(.refresh, .udp(.anyV4, 3010))])
         node.confirmListeners()
         #expect(node.outputs.allSatisfy { if case .listen = $0 { return false } else { return true } })
-        #expect(node.discovery.selfRecord == PeerRecord(id: Fixture.localID, address: .v4(0xC633_6407), port: 3000, discoveryPort: 3010))
+        let advertised = PeerRecord(id: Fixture.localID, address: .v4(0xC633_6407), port: 3000, discoveryPort: 3010)
+        #expect(node.discovery.selfRecord == advertised)
     }
 
     /// Shutdown closes every lookup connection (Shutdown(shuttingDown) on established ones),
@@ -71,11 +75,13 @@ import Testing
         node.startListening()
         _ = node.takeOutputs()
         let source = Endpoint.udp(Fixture.publicAddress(8), 7777)
-        for bytes in [[], [UInt8](repeating: 1, count: 32), [UInt8](repeating: 1, count: 34), [UInt8](repeating: 1, count: 2048)] {
+        for size in [0, 32, 34, 2048] {
+            let bytes = [UInt8](repeating: 1, count: size)
             node.handle(.datagram(from: source, bytes))
         }
         #expect(node.datagrams.isEmpty && node.core.statistics.datagramsDropped == 4)
-        #expect(node.events.count == 4 && node.events.allSatisfy { if case .datagramDropped = $0 { return true } else { return false } })
+        #expect(node.events.count == 4)
+        #expect(node.events.allSatisfy { if case .datagramDropped = $0 { return true } else { return false } })
         node.handle(.datagram(from: source, [0x07] + [UInt8](repeating: 0, count: 32)))  // An unknown kind.
         #expect(node.datagrams.isEmpty && node.core.statistics.datagramsDropped == 5)
         node.handle(.datagram(from: source, encode(.ping(Nonce(4, 4, 4, 4)))))
@@ -90,22 +96,23 @@ import Testing
         node.startListening()
         let record = Fixture.record(3)
         let id = node.accept(.lookup, from: .tcp(record.address, 50000))
-        node.deliver(.ping(nonce: Nonce(1, 1, 1, 1), version: Version(0, 1, 0)), .findPeer(target: record.id), .peer(record),
-                     on: id)
+        let ping = LookupMessage.ping(nonce: Nonce(1, 1, 1, 1), version: Version(0, 1, 0))
+        node.deliver(ping, .findPeer(target: record.id), .peer(record), on: id)
         #expect(node.core.nextDeadline == node.now)  // The verification ping is due at once.
         node.advance(by: .zero)
-        let ping = try #require(node.datagrams.first { $0.to == Fixture.refreshEndpoint(record) })
+        let sent = try #require(node.datagrams.first { $0.to == Fixture.refreshEndpoint(record) })
+        let pong = encode(.pong(sent.datagram.nonce))
         _ = node.takeOutputs()
         node.handle(.datagram(from: Fixture.refreshEndpoint(record), encode(.pong(Nonce(0, 0, 0, 1)))))
-        node.handle(.datagram(from: .udp(Fixture.publicAddress(4), record.discoveryPort), encode(.pong(ping.datagram.nonce))))
+        node.handle(.datagram(from: .udp(Fixture.publicAddress(4), record.discoveryPort), pong))
         #expect(node.table.entry(for: record.id)?.status == .unverified)
         #expect(node.core.statistics.datagramsDropped == 2 && node.datagrams.isEmpty)
         node.advance(by: .milliseconds(300))
-        node.handle(.datagram(from: Fixture.refreshEndpoint(record), encode(.pong(ping.datagram.nonce))))
+        node.handle(.datagram(from: Fixture.refreshEndpoint(record), pong))
         #expect(node.table.entry(for: record.id)?.status == .verified)
         let seen = node.table.entry(for: record.id)?.lastSeen
         node.advance(by: .seconds(1))
-        node.handle(.datagram(from: Fixture.refreshEndpoint(record), encode(.pong(ping.datagram.nonce))))
+        node.handle(.datagram(from: Fixture.refreshEndpoint(record), pong))
         #expect(node.table.entry(for: record.id)?.lastSeen == seen && node.core.statistics.datagramsDropped == 3)
         #expect(node.events.filter { $0 == .entryVerified(record.id) }.count == 1)
     }
@@ -116,7 +123,8 @@ import Testing
         node.startListening()
         _ = node.takeOutputs()
         for n in 0..<1000 {
-            node.handle(.datagram(from: .udp(Fixture.publicAddress(8), UInt16(n + 1)), encode(.ping(Nonce(UInt64(n), 0, 0, 0)))))
+            let ping = encode(.ping(Nonce(UInt64(n), 0, 0, 0)))
+            node.handle(.datagram(from: .udp(Fixture.publicAddress(8), UInt16(n + 1)), ping))
         }
         #expect(node.datagrams.count == 5 && node.core.statistics.datagramsDropped == 995)
     }

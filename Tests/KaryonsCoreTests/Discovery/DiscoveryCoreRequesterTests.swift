@@ -37,7 +37,8 @@ import Testing
     /// reply with an all-zero ID does not even decode and fails the exchange with no table change.
     @Test func filteredRepliesAndUndecodableOnes() {
         var (node, ids) = seedingNode()
-        let itself = PeerRecord(id: Fixture.peerID(9), address: Fixture.seed.address, port: 4000, discoveryPort: Fixture.seed.port)
+        let itself = PeerRecord(
+            id: Fixture.peerID(9), address: Fixture.seed.address, port: 4000, discoveryPort: Fixture.seed.port)
         let us = PeerRecord(id: Fixture.localID, address: Fixture.publicAddress(2), port: 1, discoveryPort: 2)
         reply(&node, on: ids[0], with: [us, Fixture.record(1), Fixture.record(1), itself])
         #expect(node.table.entries().map(\.id) == [Fixture.peerID(1)])
@@ -64,8 +65,9 @@ import Testing
         var (node, ids) = seedingNode()
         let subnet: UInt32 = 0x2DFE_FE00
         let records = (0..<10).map { bucket in
-            PeerRecord(id: key(differingAt: bucket, from: Fixture.localID, tail: 7), address: .v4(subnet | UInt32(bucket + 1)),
-                       port: 3000, discoveryPort: 3010)
+            PeerRecord(
+                id: key(differingAt: bucket, from: Fixture.localID, tail: 7), address: .v4(subnet | UInt32(bucket + 1)),
+                port: 3000, discoveryPort: 3010)
         }
         reply(&node, on: ids[0], with: records)
         #expect(node.table.count == 6)

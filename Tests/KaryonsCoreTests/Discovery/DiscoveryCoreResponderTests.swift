@@ -22,7 +22,8 @@ import Testing
     /// answers its verification ping when `verify`.
     func learn(_ node: inout TestNode, _ record: PeerRecord, verify: Bool) {
         let id = node.accept(.lookup, from: .tcp(record.address, 52000))
-        node.deliver(.ping(nonce: nonce, version: Version(0, 1, 0)), .findPeer(target: record.id), .peer(record), .shutdown(.none), on: id)
+        let ping = LookupMessage.ping(nonce: nonce, version: Version(0, 1, 0))
+        node.deliver(ping, .findPeer(target: record.id), .peer(record), .shutdown(.none), on: id)
         _ = node.sent(on: id)
         node.advance(by: .milliseconds(100))
         if verify, let ping = node.datagrams.last(where: { $0.to == Fixture.refreshEndpoint(record) }) {
@@ -43,7 +44,8 @@ import Testing
         node.deliver(.ping(nonce: nonce, version: Version(0, 1, 9)), on: id)
         #expect(node.sent(on: id) == [.pong(nonce: nonce)])
         node.deliver(.findPeer(target: Fixture.peerID(4)), on: id)
-        let expected = node.table.closest(to: Fixture.peerID(4), count: 11).filter { $0.id != Fixture.peerID(4) }.prefix(10)
+        let nearest = node.table.closest(to: Fixture.peerID(4), count: 11)
+        let expected = nearest.filter { $0.id != Fixture.peerID(4) }.prefix(10)
         #expect(node.sent(on: id) == [.peers(Array(expected))])
         #expect(!expected.contains { $0.id == Fixture.peerID(13) })  // Scenario 33: unverified is never shared.
 

@@ -84,7 +84,8 @@ import Testing
             _ = node.takeOutputs()
             for lookup in pending { node.handle(.connectFailed(lookup.id, .refused)) }
             let willRetry = attempt < 3
-            #expect(Array(node.events.prefix(2)) == pending.map { .connectFailed(.lookup, $0.endpoint, .refused, willRetry: willRetry) })
+            let failures = pending.map { NodeEvent.connectFailed(.lookup, $0.endpoint, .refused, willRetry: willRetry) }
+            #expect(Array(node.events.prefix(2)) == failures)
             guard willRetry else { break }
             node.advance(by: attempt == 1 ? .milliseconds(499) : .milliseconds(999))
             #expect(node.lookupConnects.isEmpty)

@@ -69,7 +69,13 @@ struct LookupChaos {
         pending.insert(item, at: index)
     }
 
-    mutating func randomDelay(upTo milliseconds: UInt64) -> Duration { .milliseconds(rng.uniform(below: milliseconds + 1)) }
+    mutating func randomDelay(upTo milliseconds: UInt64) -> Duration {
+        .milliseconds(rng.uniform(below: milliseconds + 1))
+    }
+
+    mutating func randomBytes() -> [UInt8] {
+        (0..<rng.index(below: 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+    }
 
     /// Runs until `end`, one event or timer at a time.
     mutating func run(until end: Instant) {
@@ -165,7 +171,7 @@ struct LookupChaos {
             switch behaviour {
             case .honest, .stall: send([.pong(nonce: nonce)], on: id, after: randomDelay(upTo: 1200))
             case .wrongNonce: send([.pong(nonce: Nonce(0, 0, 0, 9))], on: id, after: randomDelay(upTo: 500))
-            case .garbage: schedule(.deliver(id, (0..<rng.index(below: 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }), after: randomDelay(upTo: 500))
+            case .garbage: schedule(.deliver(id, randomBytes()), after: randomDelay(upTo: 500))
             case .closeEarly: schedule(.close(id), after: randomDelay(upTo: 1500))
             case .trickle: trickle([.pong(nonce: nonce)], on: id)
             case .shutdown: send([.shutdown(.noFreeSlot)], on: id, after: randomDelay(upTo: 200))
@@ -177,12 +183,16 @@ struct LookupChaos {
 
     /// An inbound requester misbehaving (or not) in its own way.
     private mutating func playInbound(_ behaviour: RemoteBehaviour, on id: ConnectionID) {
-        let hello: [LookupMessage] = [.ping(nonce: Nonce(1, 2, 3, 4), version: Version(0, 1, 0)), .findPeer(target: Fixture.peerID(1))]
+        let hello: [LookupMessage] = [
+            .ping(nonce: Nonce(1, 2, 3, 4), version: Version(0, 1, 0)), .findPeer(target: Fixture.peerID(1)),
+        ]
         switch behaviour {
-        case .honest: send(hello + [.peer(Fixture.record(Int(rng.uniform(below: 50)))), .shutdown(.none)], on: id, after: randomDelay(upTo: 2000))
+        case .honest:
+            let introduction = LookupMessage.peer(Fixture.record(Int(rng.uniform(below: 50))))
+            send(hello + [introduction, .shutdown(.none)], on: id, after: randomDelay(upTo: 2000))
         case .silent, .blackhole, .refuse: break
         case .wrongNonce, .stall: send(hello, on: id, after: randomDelay(upTo: 500))  // Never shuts down.
-        case .garbage: schedule(.deliver(id, (0..<rng.index(below: 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }), after: randomDelay(upTo: 500))
+        case .garbage: schedule(.deliver(id, randomBytes()), after: randomDelay(upTo: 500))
         case .closeEarly: schedule(.close(id), after: randomDelay(upTo: 2500))
         case .trickle: trickle(hello, on: id)
         case .shutdown: send([.shutdown(.none)], on: id, after: randomDelay(upTo: 100))

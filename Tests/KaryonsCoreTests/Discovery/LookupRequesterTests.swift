@@ -56,7 +56,8 @@ import Testing
         var machine = requester()
         _ = machine.start(now: ms(0))
         _ = machine.connected(now: ms(10))
-        #expect(machine.received(.pong(nonce: Nonce(9, 9, 9, 9)), now: ms(20)) == .fail(.nonceMismatch, closeWith: .malformedMessage))
+        let action = machine.received(.pong(nonce: Nonce(9, 9, 9, 9)), now: ms(20))
+        #expect(action == .fail(.nonceMismatch, closeWith: .malformedMessage))
         #expect(machine.isFinished)
     }
 
@@ -84,7 +85,8 @@ import Testing
         #expect(machine.deadline == ms(1600))  // 1 s: the backoff doubled
         #expect(machine.timeout(now: ms(1600), rng: &rng) == .connect(remote, timeout: .seconds(2)))
         #expect(machine.state == .connecting(attempt: 3) && !machine.willRetryConnect)
-        #expect(machine.connectFailed(.refused, now: ms(1700), rng: &rng) == .fail(.connectFailed(.refused), closeWith: nil))
+        let last = machine.connectFailed(.refused, now: ms(1700), rng: &rng)
+        #expect(last == .fail(.connectFailed(.refused), closeWith: nil))
     }
 
     @Test mutating func connectTheDriverNeverAnsweredCountsAsTimedOut() {
@@ -106,17 +108,20 @@ import Testing
         var machine = requester()
         _ = machine.start(now: ms(0))
         _ = machine.connected(now: ms(10))
-        #expect(machine.received(message, now: ms(20)) == .fail(.unexpected(message.kind), closeWith: .malformedMessage))
+        let action = machine.received(message, now: ms(20))
+        #expect(action == .fail(.unexpected(message.kind), closeWith: .malformedMessage))
     }
 
     @Test mutating func unsolicitedRepliesAfterPongAreOutOfOrder() {
         var machine = awaitingPeers()
-        #expect(machine.received(.pong(nonce: nonce), now: ms(30)) == .fail(.unexpected(.pong), closeWith: .malformedMessage))
+        let action = machine.received(.pong(nonce: nonce), now: ms(30))
+        #expect(action == .fail(.unexpected(.pong), closeWith: .malformedMessage))
     }
 
     @Test mutating func remoteShutdownEndsTheExchangeQuietly() {
         var machine = awaitingPeers()
-        #expect(machine.received(.shutdown(.noFreeSlot), now: ms(30)) == .fail(.remoteShutdown(.noFreeSlot), closeWith: nil))
+        let action = machine.received(.shutdown(.noFreeSlot), now: ms(30))
+        #expect(action == .fail(.remoteShutdown(.noFreeSlot), closeWith: nil))
     }
 
     @Test mutating func moreRecordsThanConfiguredFailTheWholeReply() {
@@ -136,7 +141,8 @@ import Testing
 
     @Test mutating func abortReportsTheCause() {
         var machine = awaitingPeers()
-        #expect(machine.abort(.connectionLost(.reset), closeWith: nil) == .fail(.connectionLost(.reset), closeWith: nil))
+        let action = machine.abort(.connectionLost(.reset), closeWith: nil)
+        #expect(action == .fail(.connectionLost(.reset), closeWith: nil))
         #expect(machine.isFinished)
     }
 }

@@ -24,8 +24,9 @@ import Testing
         let step = session.exchangeSucceeded(.random, peers: second, localID: Fixture.localID)
         // One self-lookup per distinct peer, except one reachable at the seed's own endpoint.
         let expected = [1, 2, 3].map {
-            ExchangeRequest(kind: .selfLookup, target: Fixture.localID, remote: Fixture.lookupEndpoint(Fixture.record($0)),
-                            responderID: Fixture.peerID($0))
+            ExchangeRequest(
+                kind: .selfLookup, target: Fixture.localID, remote: Fixture.lookupEndpoint(Fixture.record($0)),
+                responderID: Fixture.peerID($0))
         }
         #expect(step == .start(expected))
         #expect(session.phase == .selfLookups)
@@ -121,7 +122,8 @@ import Testing
     @Test mutating func passesGoThroughAShareableEntryElseEveryBootstrapInRandomOrder() {
         var table = RoutingTable(localID: Fixture.localID)
         let own = Endpoint.tcp(.v4(0xCB00_7105), 3010)
-        let bootstrap = (1...5).map { Endpoint.tcp(Fixture.publicAddress($0), 4010) } + [own, .udp(Fixture.publicAddress(1), 4010)]
+        let seeds = (1...5).map { Endpoint.tcp(Fixture.publicAddress($0), 4010) }
+        let bootstrap = seeds + [own, .udp(Fixture.publicAddress(1), 4010)]  // Ourselves and a repeat.
         var orders: Set<[Endpoint]> = []
         for _ in 0..<20 {
             let plan = Seeding.plan(table: table, bootstrap: bootstrap, ownLookupEndpoint: own, rng: &rng)

@@ -36,7 +36,9 @@ struct RefreshRig {
 
     /// Pings sent (nonce, destination, time), in order.
     var pings: [(nonce: Nonce, to: Endpoint, at: Instant)] {
-        log.compactMap { if case .send(.ping(let nonce), let to) = $0.action { return (nonce, to, $0.at) } else { return nil } }
+        log.compactMap { entry in
+            if case .send(.ping(let nonce), let to) = entry.action { return (nonce, to, entry.at) } else { return nil }
+        }
     }
 
     var events: [NodeEvent] {
@@ -127,7 +129,8 @@ struct RefreshRig {
         for bucket in 0..<5 {
             for n in 0..<8 {
                 let id = key(differingAt: bucket, from: Fixture.localID, tail: UInt8(n + 1))
-                let record = PeerRecord(id: id, address: Fixture.publicAddress(bucket * 8 + n), port: 1, discoveryPort: 2)
+                let address = Fixture.publicAddress(bucket * 8 + n)
+                let record = PeerRecord(id: id, address: address, port: 1, discoveryPort: 2)
                 _ = rig.table.add(record, status: .verified, now: ms(0))
                 records.append(record)
             }

@@ -33,7 +33,8 @@ import Testing
 
     @Test func recordsWithoutPortsAreDropped() {
         let noData = PeerRecord(id: Fixture.peerID(1), address: Fixture.publicAddress(1), port: 0, discoveryPort: 10)
-        let noDiscovery = PeerRecord(id: Fixture.peerID(2), address: Fixture.publicAddress(2), port: 10, discoveryPort: 0)
+        let noDiscovery = PeerRecord(
+            id: Fixture.peerID(2), address: Fixture.publicAddress(2), port: 10, discoveryPort: 0)
         #expect(filter(publicSeed).filter([noData, noDiscovery]) == [])
     }
 
