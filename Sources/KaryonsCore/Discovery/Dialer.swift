@@ -144,6 +144,7 @@ struct Dialer {
 
     /// A dial candidate drawn uniformly over the verified entries not excluded (see the type).
     func pickCandidate(table: RoutingTable, rng: inout SplitMix64) -> PeerRecord? {
+        guard mayHaveCandidate(in: table) else { return nil }
         for _ in 0..<Self.randomDrawsMax {
             guard let record = table.randomEntry(matching: .dialable, using: &rng) else { return nil }
             if !isExcluded(record) { return record }
@@ -152,6 +153,19 @@ struct Dialer {
         let eligible = table.entries(matching: .dialable).lazy.map(\.record).filter { !isExcluded($0) }
         let records = Array(eligible)
         return records.isEmpty ? nil : records[rng.index(below: records.count)]
+    }
+
+    /// False when every verified entry is one we dial or that dialled us, so a draw would find
+    /// nothing: counted without drawing or allocating, because the node asks after every event.
+    func mayHaveCandidate(in table: RoutingTable) -> Bool {
+        let dialable = table.count(matching: .dialable)
+        guard dialable > 0 else { return false }
+        var excluded = 0
+        for dial in tableDials where table.entry(for: dial.id)?.status == .verified { excluded += 1 }
+        for id in inboundPeers where table.entry(for: id)?.status == .verified {
+            if !tableDials.contains(where: { $0.id == id }) { excluded += 1 }
+        }
+        return excluded < dialable
     }
 
     /// True for an entry we are already connected or dialling to, by ID or by endpoint.

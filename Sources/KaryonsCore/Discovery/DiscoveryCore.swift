@@ -216,10 +216,13 @@ struct DiscoveryCore {
         afterEvent(&cx)
     }
 
-    /// The deadline set with `cx.schedule(id, at:)` passed: a responder's lifespan.
+    /// The deadline set with `cx.schedule(id, at:)` passed: a responder's lifespan. An early
+    /// call changes nothing but re-arms the deadline.
     mutating func connectionTimeout(_ id: ConnectionID, _ cx: inout CoreContext) {
         guard let responder = responders[id] else { return }
-        apply(responder.timeout(now: cx.now), responder: id, &cx)
+        let action = responder.timeout(now: cx.now)
+        if action == .wait { cx.schedule(id, at: responder.deadline) }
+        apply(action, responder: id, &cx)
         afterEvent(&cx)
     }
 

@@ -110,6 +110,22 @@ import Testing
         #expect(fill() == (.starved, [.dial(Self.dataEndpoint(1), expected: Fixture.peerID(1))]))
     }
 
+    /// The shortcut that spares a scan after every event: it only says "nothing" when nothing is.
+    @Test mutating func candidatesAreCountedWithoutDrawingWhenAllAreTaken() {
+        add(1...3, .verified)
+        add(4...4, .unverified)
+        #expect(dialer.mayHaveCandidate(in: table))
+        for n in 1...2 { dialer.peerAdded(inbound(n), dialled: nil, now: ms(1), table: &table) }
+        #expect(dialer.mayHaveCandidate(in: table))
+        #expect(fill() == (.starved, [.dial(Self.dataEndpoint(3), expected: Fixture.peerID(3))]))
+        #expect(!dialer.mayHaveCandidate(in: table))
+        // An inbound peer we also dial counts once.
+        dialer.peerAdded(inbound(3), dialled: nil, now: ms(2), table: &table)
+        #expect(!dialer.mayHaveCandidate(in: table))
+        dialer.peerRemoved(inbound(1), dialled: nil, now: ms(3), table: &table, rng: &rng)
+        #expect(dialer.mayHaveCandidate(in: table))
+    }
+
     @Test mutating func aDuplicateWithAnInboundPeerIsNoFailure() {
         add(1...1, .verified)
         _ = fill()

@@ -187,6 +187,25 @@ import Testing
         #expect(node.table.count == 0 && node.invariantProblems == [])
     }
 
+    /// `connectionTimeout` may come early (the contract allows spurious calls): the responder's
+    /// lifespan is re-armed, not lost.
+    @Test func anEarlyConnectionTimeoutReArmsTheLifespan() {
+        let configuration = Fixture.listeningConfiguration()
+        var cx = CoreContext(localID: Fixture.localID, configuration: configuration, seed: 1, now: ms(0))
+        var discovery = DiscoveryCore(configuration: configuration, localID: Fixture.localID, rng: SplitMix64(seed: 2))
+        discovery.start(&cx)
+        let id = cx.adopt(.lookup, from: .tcp(Fixture.publicAddress(1), 50000))
+        discovery.accepted(id, from: .tcp(Fixture.publicAddress(1), 50000), &cx)
+        cx.deadlines.cancel(.connection(id))  // As if the queue had popped it.
+        cx.now = ms(1000)
+        discovery.connectionTimeout(id, &cx)
+        #expect(cx.deadlines.deadline(of: .connection(id)) == ms(3000) && discovery.responders[id] != nil)
+        cx.now = ms(3000)
+        discovery.connectionTimeout(id, &cx)
+        #expect(discovery.responders[id] == nil && cx.connections[id] != nil)  // Closing: Shutdown to flush.
+        #expect(discovery.checkInvariants(cx) == [])
+    }
+
     /// Scenario 34: a newcomer replaces a failed entry of a full bucket (reported as evicted), and
     /// never a live one.
     @Test func aFullBucketMakesRoomOnlyByReplacingAFailedEntry() {
