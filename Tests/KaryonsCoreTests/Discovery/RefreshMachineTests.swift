@@ -166,6 +166,34 @@ struct RefreshRig {
         #expect(rig.events == [.entryVerified(records[1].id)])
     }
 
+    @Test func verificationKeepsAtMostSixteenProbesInFlight() {
+        var rig = RefreshRig { $0.verifyPingsPerSecond = 1000 }
+        var records: [PeerRecord] = []
+        for bucket in 0..<5 {
+            for n in 0..<8 {
+                let id = key(differingAt: bucket, from: Fixture.localID, tail: UInt8(n + 1))
+                let record = PeerRecord(id: id, address: Fixture.publicAddress(bucket * 8 + n), port: 1, discoveryPort: 2)
+                _ = rig.table.add(record, status: .unverified, now: ms(0))
+                rig.machine.learned(id)
+                records.append(record)
+            }
+        }
+        rig.advance(to: ms(500))
+        #expect(rig.pings.count == RefreshMachine.verificationProbesInFlightMax && rig.machine.verificationBacklog == 24)
+        for ping in rig.pings.prefix(4) { rig.receive(.pong(ping.nonce), from: ping.to) }
+        rig.advance(to: ms(520))
+        #expect(rig.machine.probeCount(.verification) == 16 && rig.machine.verificationBacklog == 20)
+        rig.advance(to: sec(20))
+        #expect(rig.machine.verificationBacklog == 0 && rig.machine.probes.isEmpty)
+        #expect(rig.table.count(of: .failed) == 36 && rig.table.count(of: .verified) == 4)
+    }
+
+    @Test func theVerificationQueueIsBounded() {
+        var rig = RefreshRig()
+        for n in 0..<(RefreshMachine.verificationQueueMax + 50) { rig.machine.learned(PeerID(1, 2, 3, UInt64(n))) }
+        #expect(rig.machine.verificationBacklog == RefreshMachine.verificationQueueMax)
+    }
+
     @Test func verificationRateIsConfigurable() {
         var rig = RefreshRig { $0.verifyPingsPerSecond = 2 }
         for n in 1...3 {
