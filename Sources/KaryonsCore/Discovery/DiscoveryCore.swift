@@ -234,7 +234,8 @@ struct DiscoveryCore {
         refreshActions.removeAll(keepingCapacity: true)
         refresh.received(datagram, from: source, now: cx.now, table: &table, rng: &rng, actions: &refreshActions)
         applyRefreshActions(&cx)
-        afterEvent(&cx)
+        // Answering a ping changes nothing the dialer or the timers depend on: keep that path short.
+        if case .pong = datagram { afterEvent(&cx) }
     }
 
     /// A discovery timer fired.
