@@ -50,4 +50,28 @@ import Testing
         // The seed learned everyone from their Peer messages; nobody gave up seeding.
         #expect(network.events[0].contains { if case .entryAdded = $0 { return true } else { return false } })
     }
+
+    /// A run is a pure function of the seeds: the same seeds give the same events, in the same
+    /// order, on every node; other seeds give another run.
+    @Test func runsAreReproducibleFromTheirSeeds() {
+        func run(seed: UInt64) -> [[NodeEvent]] {
+            var rng = SplitMix64(seed: seed)
+            var network = TestNetwork()
+            for peer in 0..<5 {
+                let configuration = NodeConfiguration(
+                    peerListener: .tcp(.loopbackV4, UInt16(31000 + peer)),
+                    lookupListener: .tcp(.loopbackV4, UInt16(31100 + peer)),
+                    bootstrapPeers: peer == 0 ? [] : [.tcp(.loopbackV4, 31100)])
+                _ = network.add(id: PeerID.random(using: &rng), configuration: configuration, seed: rng.next())
+                network.start(peer)
+            }
+            network.run(until: sec(20))
+            #expect(network.problems == [])
+            return network.events
+        }
+        let first = run(seed: 42)
+        #expect(first.allSatisfy { $0.count > 10 })
+        #expect(run(seed: 42) == first)
+        #expect(run(seed: 43) != first)
+    }
 }
