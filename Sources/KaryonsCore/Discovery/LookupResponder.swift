@@ -28,10 +28,13 @@ enum ResponderAction: Hashable {
 struct LookupResponder {
     /// Where the exchange stands.
     enum State: Hashable {
+        /// Accepted; the requester must open with Ping.
         case awaitingPing
+        /// Pong sent; FindPeer is next.
         case awaitingFindPeer
         /// Peers sent; the requester may introduce itself before it shuts down.
         case awaitingPeer
+        /// The requester introduced itself; only Shutdown may follow.
         case awaitingShutdown
     }
 

@@ -41,9 +41,13 @@ enum SessionStep: Hashable {
 struct LookupSession {
     /// Where the session stands.
     enum Phase: Hashable {
+        /// Created, not begun.
         case idle
+        /// The random-target exchanges are running.
         case randomLookups
+        /// The self-lookups are running.
         case selfLookups
+        /// Succeeded or failed.
         case finished
     }
 

@@ -70,7 +70,9 @@ struct RefreshMachine {
 
     /// Why an entry is being probed.
     enum Purpose: Hashable {
+        /// Part of a periodic refresh round.
         case round
+        /// A prompt check of a newly learned entry.
         case verification
     }
 
