@@ -104,7 +104,8 @@ struct CoreContext {
         if connection.isEstablished { emit(.disconnected(connection.plane, connection.remote)) }
         // Bytes still in the outbox stay until the driver takes them; the slot is freed then.
         connections.modify(id) { $0.isClosing = true }
-        if connection.outbox.count == 0 { connections.remove(id) }
+        // Read the outbox again: `connection` is the copy from before the Shutdown frame was queued.
+        if connections[id]?.outbox.count == 0 { connections.remove(id) }
     }
 
     /// Sets (or moves) the deadline at which the connection's owner wants `connectionTimeout`.
