@@ -126,6 +126,37 @@ import Testing
         scripted.expectConsistent()
     }
 
+    @Test func halfOpenFloodFromOneSubnetIsRefusedWhileTheEstablishedPeerLives() throws {
+        // RELIABILITY.md 12, 13: 1000 connections from one /24 that never speak.
+        var scripted = ScriptedNode()
+        let dialled = scripted.dial(F.endpoint("10.0.0.2", 7000), expected: F.large)
+        var peer = try #require(dialled)
+        _ = peer.read(&scripted)
+        peer.send(verack(F.large), to: &scripted)
+        let flood = (0..<1_000).map { scripted.accept(from: F.endpoint("203.0.113.\(1 + $0 % 250)", UInt16(20_000 + $0))) }
+        let closed = Set(scripted.outputs.compactMap { output -> ConnectionID? in
+            if case .close(let id) = output { return id } else { return nil }
+        })
+        let refusedAtOnce = flood.filter { closed.contains($0.connection) }.count
+        #expect(refusedAtOnce == 998, "the subnet cap admits 2")
+        #expect(scripted.node.connectionCount(.peer) == 3)
+        // The two admitted ones time out; the established peer keeps pinging and answering.
+        scripted.advance(to: F.t(2))
+        #expect(scripted.node.connectionCount(.peer) == 1)
+        scripted.advance(to: F.t(20))
+        let sent = peer.read(&scripted)
+        guard case .protocol(.ping, let payload)? = sent.first, case .ping(let nonce) = try PingPayload(parsing: payload) else {
+            Issue.record("the established peer is still pinged: \(sent)")
+            return
+        }
+        peer.send(.protocol(id: .ping, payload: F.pong(nonce)), to: &scripted)
+        #expect(scripted.node.peers.map(\.id) == [F.large])
+        // The inbound slots are free again.
+        let later = scripted.accept(from: F.endpoint("203.0.113.7", 30000))
+        #expect(!scripted.closed(later))
+        scripted.expectConsistent()
+    }
+
     @Test func shutdownDuringHandshakesLeavesNoConnectionOrTimer() throws {
         var scripted = ScriptedNode()
         var inbound = scripted.accept(from: dialler)

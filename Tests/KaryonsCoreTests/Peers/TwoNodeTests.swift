@@ -168,6 +168,39 @@ import Testing
         #expect(net.problems.isEmpty, "\(net.problems)")
     }
 
+    @Test func slowApplicationPushesBackUntilTheSenderDropsThePeer() {
+        // RELIABILITY.md 42: node 1's application stops consuming node 0's messages. Node 1 stops
+        // reading, the bytes back up into node 0's driver, and node 0 drops node 1 once its queue for
+        // it is full; nothing grows without bound on either side.
+        var net = network()
+        net.dial(from: 0, to: 1)
+        net.pump()
+        net.input(1, .command(.pauseDelivery(F.small, paused: true)))
+        net.pump()
+        let payload = [UInt8](repeating: 7, count: 8 * 1024)
+        for _ in 0..<1_000 {
+            net.input(0, .command(.send(to: F.large, protocolID: "CHAT", payload: payload)))
+            net.pump()
+        }
+        #expect(net.delivered(1).isEmpty, "nothing is delivered while paused")
+        #expect(removals(net, 0) == [.sendStalled])
+        let bound = net.highWatermark + NodeConfiguration.Peers().sendQueueBytesMax + payload.count + 64
+        #expect(net.driverQueuedMax <= bound)
+        #expect(net.problems.isEmpty, "\(net.problems)")
+    }
+
+    @Test func nodeThatDialsItselfRefusesTheConnectionOnBothEnds() {
+        var net = TestNetwork([(F.small, TestNetwork.configuration(index: 0))])
+        net.dial(from: 0, to: 0, expectingID: false)
+        net.pump()
+        #expect(net.nodes[0].peers.isEmpty)
+        #expect(net.events(0).contains { if case .handshakeFailed(_, .selfConnection, byRemote: false) = $0 { return true } else { return false } })
+        #expect(net.events(0).contains(.handshakeFailed(.tcp(.v4(0x7F00_0001), 7000), .selfConnection, byRemote: true)))
+        #expect(net.openConnections == 0)
+        #expect(net.nodes[0].connectionCount(.peer) == 0)
+        #expect(net.problems.isEmpty, "\(net.problems)")
+    }
+
     /// RELIABILITY.md 18: both nodes dial each other at once. Whatever the interleaving, exactly one
     /// connection survives, both agree which (the one the smaller ID dialled), and nothing is left over.
     @Test(arguments: 0..<150)
