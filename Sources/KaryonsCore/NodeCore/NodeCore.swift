@@ -87,6 +87,15 @@ public struct NodeCore {
         routeSignals()
     }
 
+    /// A UDP datagram from the refresh socket (zero-copy form of `handle(.datagram(from:bytes))`).
+    /// The buffer is only read during the call.
+    public mutating func receiveDatagram(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, now: Instant) {
+        advance(to: now)
+        guard lifecycle != .stopped else { return }
+        datagram(bytes, from: source)
+        routeSignals()
+    }
+
     /// Takes on a connection accepted by our `.peer` or `.lookup` listener and returns its ID.
     /// The core may refuse it at once (no free slot, subnet cap): then `poll()` yields a Shutdown
     /// frame to transmit and `.close` for it.
@@ -172,6 +181,7 @@ public struct NodeCore {
         case .start:
             guard lifecycle == .idle else { return }
             lifecycle = .running
+            if let endpoint = cx.configuration.peerListener { cx.emit(.listen(.peer, endpoint)) }
             discovery.start(&cx)
         case .send, .broadcast, .disconnect, .pauseDelivery:
             guard lifecycle == .running else { return }

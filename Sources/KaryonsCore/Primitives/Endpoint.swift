@@ -47,7 +47,7 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
         while start < end, Self.isWhitespace(utf8[start]) { start += 1 }
         while end > start, Self.isWhitespace(utf8[end - 1]) { end -= 1 }
         let trimmed = utf8[start..<end]
-        guard let separator = Self.range(of: Array("://".utf8), in: trimmed) else {
+        guard let separator = Self.schemeSeparator(in: trimmed) else {
             throw trimmed.isEmpty ? .empty : .missingScheme
         }
         let scheme = String(decoding: trimmed[..<separator.lowerBound], as: UTF8.self).lowercased()
@@ -115,14 +115,17 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     }
 
     private static func isWhitespace(_ byte: UInt8) -> Bool {
-        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r")
+        byte == ASCII.space || byte == ASCII.tab || byte == 0x0A || byte == 0x0D  // \n, \r
     }
 
-    private static func range(of needle: [UInt8], in haystack: ArraySlice<UInt8>) -> Range<Int>? {
-        guard haystack.count >= needle.count else { return nil }
-        for start in haystack.startIndex...(haystack.endIndex - needle.count)
-        where haystack[start..<(start + needle.count)].elementsEqual(needle) {
-            return start..<(start + needle.count)
+    /// The position of the first `://`.
+    private static func schemeSeparator(in text: ArraySlice<UInt8>) -> Range<Int>? {
+        var index = text.startIndex
+        while index + 3 <= text.endIndex {
+            if text[index] == 0x3A && text[index + 1] == 0x2F && text[index + 2] == 0x2F {  // "://"
+                return index..<(index + 3)
+            }
+            index += 1
         }
         return nil
     }

@@ -22,18 +22,31 @@ public struct Version: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// Parses `major.minor.patch` or `major.minor`, after trimming surrounding ASCII spaces.
     public init(parsing text: some StringProtocol) throws(VersionParseError) {
-        var cursor = VersionTextCursor(text)
+        self = try VersionTextCursor.parse(Array(text.utf8)[...]) { (cursor) throws(VersionParseError) in
+            try Version(cursor: &cursor)
+        }
+    }
+
+    /// Parses a whole version from the cursor's text.
+    init(cursor: inout VersionTextCursor) throws(VersionParseError) {
         cursor.skipSpaces()
         if cursor.isAtEnd { throw .empty }
         let major = try cursor.number()
-        var parts = [major]
-        while cursor.consume(UInt8(ascii: ".")) {
-            parts.append(try cursor.number())
+        guard cursor.consume(ASCII.dot) else {
+            throw cursor.isAtEnd || cursor.peek == ASCII.space ? .componentCount(1) : .unexpectedText(cursor.rest)
+        }
+        let minor = try cursor.number()
+        var patch: UInt32 = 0
+        var count = 2
+        while cursor.consume(ASCII.dot) {
+            let number = try cursor.number()
+            count += 1
+            if count == 3 { patch = number }
         }
         cursor.skipSpaces()
         if !cursor.isAtEnd { throw .unexpectedText(cursor.rest) }
-        guard parts.count == 2 || parts.count == 3 else { throw .componentCount(parts.count) }
-        self.init(parts[0], parts[1], parts.count == 3 ? parts[2] : 0)
+        guard count <= 3 else { throw .componentCount(count) }
+        self.init(major, minor, patch)
     }
 
     @inlinable
@@ -71,56 +84,94 @@ public enum VersionParseError: Error, Hashable, Sendable {
     case tooManyComparators(Int)
 }
 
-/// A byte cursor over version text; internal to the version parsers.
+/// Bytes the version parsers look for (plain constants: cheap even in unoptimised builds).
+enum ASCII {
+    static let space: UInt8 = 0x20
+    static let tab: UInt8 = 0x09
+    static let dot: UInt8 = 0x2E
+    static let comma: UInt8 = 0x2C
+    static let star: UInt8 = 0x2A
+    static let lowercaseX: UInt8 = 0x78
+    static let uppercaseX: UInt8 = 0x58
+    static let zero: UInt8 = 0x30
+    static let nine: UInt8 = 0x39
+    static let equals: UInt8 = 0x3D
+    static let less: UInt8 = 0x3C
+    static let greater: UInt8 = 0x3E
+    static let tilde: UInt8 = 0x7E
+    static let caret: UInt8 = 0x5E
+}
+
+/// A byte cursor over version text; internal to the version parsers. It reads through a buffer
+/// pointer that is valid only inside `parse(_:_:)`, and must not escape it.
 struct VersionTextCursor {
-    private let bytes: [UInt8]
+    /// Component texts in error messages are cut to this many bytes.
+    static let errorTextMax = 32
+
+    private let bytes: UnsafeBufferPointer<UInt8>
     private var position = 0
 
-    init(_ text: some StringProtocol) { bytes = Array(text.utf8) }
+    private init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+    /// Runs `body` with a cursor over `text`.
+    static func parse<Result>(
+        _ text: ArraySlice<UInt8>,
+        _ body: (inout VersionTextCursor) throws(VersionParseError) -> Result
+    ) throws(VersionParseError) -> Result {
+        try text.withUnsafeBufferPointer { (buffer) throws(VersionParseError) -> Result in
+            var cursor = VersionTextCursor(buffer)
+            return try body(&cursor)
+        }
+    }
 
     var isAtEnd: Bool { position == bytes.count }
-    var rest: String { String(decoding: bytes[position...], as: UTF8.self) }
+    var rest: String { text(position..<min(bytes.count, position + Self.errorTextMax)) }
     var peek: UInt8? { position < bytes.count ? bytes[position] : nil }
 
     mutating func skipSpaces() {
-        while let byte = peek, byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") { position += 1 }
+        while position < bytes.count, bytes[position] == ASCII.space || bytes[position] == ASCII.tab { position += 1 }
     }
 
     mutating func consume(_ byte: UInt8) -> Bool {
-        guard peek == byte else { return false }
+        guard position < bytes.count, bytes[position] == byte else { return false }
         position += 1
         return true
     }
 
     /// Consumes a wildcard component (`*`, `x` or `X`) if one is next.
     mutating func consumeWildcard() -> Bool {
-        consume(UInt8(ascii: "*")) || consume(UInt8(ascii: "x")) || consume(UInt8(ascii: "X"))
+        consume(ASCII.star) || consume(ASCII.lowercaseX) || consume(ASCII.uppercaseX)
     }
 
     /// A decimal number: at least one digit, no leading zero, at most `UInt32.max`.
     mutating func number() throws(VersionParseError) -> UInt32 {
         let start = position
-        while let byte = peek, byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") { position += 1 }
-        let digits = bytes[start..<position]
-        let text = String(decoding: digits, as: UTF8.self)
-        guard !digits.isEmpty else { throw .invalidNumber(componentText(from: start)) }
-        if digits.count > 1 && digits.first == UInt8(ascii: "0") { throw .leadingZero(text) }
         var value: UInt32 = 0
-        for digit in digits {
+        var overflow = false
+        while position < bytes.count, bytes[position] >= ASCII.zero && bytes[position] <= ASCII.nine {
             let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
-            let (sum, overflow2) = times10.addingReportingOverflow(UInt32(digit - UInt8(ascii: "0")))
-            if overflow1 || overflow2 { throw .numberOutOfRange(text) }
+            let (sum, overflow2) = times10.addingReportingOverflow(UInt32(bytes[position] - ASCII.zero))
+            overflow = overflow || overflow1 || overflow2
             value = sum
+            position += 1
         }
+        let count = position - start
+        guard count > 0 else { throw .invalidNumber(componentText(from: start)) }
+        if count > 1 && bytes[start] == ASCII.zero { throw .leadingZero(text(start..<position)) }
+        if overflow { throw .numberOutOfRange(text(start..<min(position, start + Self.errorTextMax))) }
         return value
     }
+
+    private func text(_ range: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
 
     /// The text of the component starting at `start`, up to the next separator, for error messages.
     private func componentText(from start: Int) -> String {
         var end = start
-        while end < bytes.count, ![UInt8(ascii: "."), UInt8(ascii: ","), UInt8(ascii: " ")].contains(bytes[end]) {
+        while end < bytes.count && end - start < Self.errorTextMax {
+            let byte = bytes[end]
+            if byte == ASCII.dot || byte == ASCII.comma || byte == ASCII.space { break }
             end += 1
         }
-        return String(decoding: bytes[start..<end], as: UTF8.self)
+        return text(start..<end)
     }
 }

@@ -48,7 +48,13 @@ public struct VersionRequirement: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses a requirement such as `">=0.1.0, <0.3.0"`, `"^1.2"` or `"*"`.
     public init(parsing text: some StringProtocol) throws(VersionParseError) {
-        var cursor = VersionTextCursor(text)
+        self = try VersionTextCursor.parse(Array(text.utf8)[...]) { (cursor) throws(VersionParseError) in
+            try VersionRequirement(cursor: &cursor)
+        }
+    }
+
+    /// Parses a whole requirement from the cursor's text.
+    init(cursor: inout VersionTextCursor) throws(VersionParseError) {
         cursor.skipSpaces()
         if cursor.isAtEnd { throw .empty }
         var comparators: [VersionComparator] = []
@@ -72,9 +78,9 @@ public struct VersionRequirement: Hashable, Sendable, CustomStringConvertible {
     private static func consumeSeparator(_ cursor: inout VersionTextCursor) throws(VersionParseError) -> Bool {
         cursor.skipSpaces()
         if cursor.isAtEnd { return false }
-        guard cursor.consume(UInt8(ascii: ",")) else { throw .unexpectedText(cursor.rest) }
+        guard cursor.consume(ASCII.comma) else { throw .unexpectedText(cursor.rest) }
         cursor.skipSpaces()
-        if cursor.isAtEnd || cursor.peek == UInt8(ascii: ",") { throw .emptyComparator }
+        if cursor.isAtEnd || cursor.peek == ASCII.comma { throw .emptyComparator }
         return true
     }
 
@@ -204,7 +210,7 @@ public struct VersionComparator: Hashable, Sendable, CustomStringConvertible {
     /// Parses one comparator at the cursor; nil for a bare `*` (any version).
     static func parse(_ cursor: inout VersionTextCursor) throws(VersionParseError) -> VersionComparator? {
         let explicitOp = parseOperator(&cursor)
-        if explicitOp == nil && cursor.peek == UInt8(ascii: ",") { throw .emptyComparator }
+        if explicitOp == nil && cursor.peek == ASCII.comma { throw .emptyComparator }
         cursor.skipSpaces()
         if cursor.consumeWildcard() {
             if explicitOp != nil { throw .wildcardWithOperator }
@@ -215,7 +221,7 @@ public struct VersionComparator: Hashable, Sendable, CustomStringConvertible {
         var minor: UInt32?, patch: UInt32?
         var sawWildcard = false
         for position in 0..<2 {
-            guard cursor.consume(UInt8(ascii: ".")) else { break }
+            guard cursor.consume(ASCII.dot) else { break }
             if cursor.consumeWildcard() {
                 sawWildcard = true
             } else if sawWildcard {
@@ -226,7 +232,7 @@ public struct VersionComparator: Hashable, Sendable, CustomStringConvertible {
                 patch = try cursor.number()
             }
         }
-        if let next = cursor.peek, next != UInt8(ascii: " "), next != UInt8(ascii: ",") {
+        if let next = cursor.peek, next != ASCII.space, next != ASCII.comma {
             throw .unexpectedText(cursor.rest)
         }
         let op = explicitOp ?? (sawWildcard ? .wildcard : .caret)
@@ -236,24 +242,20 @@ public struct VersionComparator: Hashable, Sendable, CustomStringConvertible {
     /// After a wildcard major only wildcards may follow (`*.*`).
     private static func consumeTrailingWildcards(_ cursor: inout VersionTextCursor) throws(VersionParseError) {
         for _ in 0..<2 {
-            guard cursor.consume(UInt8(ascii: ".")) else { break }
+            guard cursor.consume(ASCII.dot) else { break }
             guard cursor.consumeWildcard() else { throw .numberAfterWildcard(cursor.rest) }
         }
-        if let next = cursor.peek, next != UInt8(ascii: " "), next != UInt8(ascii: ",") {
+        if let next = cursor.peek, next != ASCII.space, next != ASCII.comma {
             throw .unexpectedText(cursor.rest)
         }
     }
 
     private static func parseOperator(_ cursor: inout VersionTextCursor) -> Operator? {
-        if cursor.consume(UInt8(ascii: "=")) { return .exact }
-        if cursor.consume(UInt8(ascii: "~")) { return .tilde }
-        if cursor.consume(UInt8(ascii: "^")) { return .caret }
-        if cursor.consume(UInt8(ascii: ">")) {
-            return cursor.consume(UInt8(ascii: "=")) ? .greaterOrEqual : .greater
-        }
-        if cursor.consume(UInt8(ascii: "<")) {
-            return cursor.consume(UInt8(ascii: "=")) ? .lessOrEqual : .less
-        }
+        if cursor.consume(ASCII.equals) { return .exact }
+        if cursor.consume(ASCII.tilde) { return .tilde }
+        if cursor.consume(ASCII.caret) { return .caret }
+        if cursor.consume(ASCII.greater) { return cursor.consume(ASCII.equals) ? .greaterOrEqual : .greater }
+        if cursor.consume(ASCII.less) { return cursor.consume(ASCII.equals) ? .lessOrEqual : .less }
         return nil
     }
 }
@@ -280,13 +282,17 @@ public struct ProtocolVersion: Hashable, Sendable, CustomStringConvertible {
     /// Parses `"<version>"` or `"<version>, <requirement>"`.
     public init(parsing text: some StringProtocol) throws(VersionParseError) {
         let utf8 = Array(text.utf8)
-        guard let comma = utf8.firstIndex(of: UInt8(ascii: ",")) else {
-            self.init(try Version(parsing: text))
+        guard let comma = utf8.firstIndex(of: ASCII.comma) else {
+            self.init(try VersionTextCursor.parse(utf8[...]) { (cursor) throws(VersionParseError) in try Version(cursor: &cursor) })
             return
         }
-        let versionText = String(decoding: utf8[..<comma], as: UTF8.self)
-        let requirementText = String(decoding: utf8[(comma + 1)...], as: UTF8.self)
-        self.init(try Version(parsing: versionText), requirement: try VersionRequirement(parsing: requirementText))
+        let version = try VersionTextCursor.parse(utf8[..<comma]) { (cursor) throws(VersionParseError) in
+            try Version(cursor: &cursor)
+        }
+        let requirement = try VersionTextCursor.parse(utf8[(comma + 1)...]) { (cursor) throws(VersionParseError) in
+            try VersionRequirement(cursor: &cursor)
+        }
+        self.init(version, requirement: requirement)
     }
 
     /// True when a remote speaking `remote` is acceptable to this side.

@@ -35,11 +35,12 @@ extension RoutingTable {
         let wanted = Swift.min(count, self.count(matching: statuses))
         guard wanted > 0 else { return }
         result.reserveCapacity(wanted)
-        // Candidates live in stack memory for the query; keys and statuses are read in place.
+        // Candidates live in temporary (stack) memory; keys and statuses are read in place.
         withUnsafeTemporaryAllocation(of: NearestCandidates.Candidate.self, capacity: wanted) { storage in
             keys.withUnsafeBufferPointer { keys in
                 self.statuses.withUnsafeBufferPointer { entryStatuses in
-                    var nearest = NearestCandidates(storage: storage, capacity: wanted, keys: keys, target: target)
+                    var nearest = NearestCandidates(
+                        storage: storage, capacity: wanted, keys: keys, target: target)
                     collectClosest(to: target, matching: statuses, statusOfSlot: entryStatuses, into: &nearest)
                     for index in 0..<nearest.count { result.append(record(atSlot: nearest.slot(at: index))) }
                 }
@@ -54,19 +55,22 @@ extension RoutingTable {
         let primary = bucketIndex(of: target) ?? -1
         let prefix = localID.distance(to: target)
         // When every entry matches (the common case), the per-entry status test is skipped.
-        let filtering = statusIndex.count(matching: statuses) != count
+        let filter = statusIndex.count(matching: statuses) == count ? nil : statuses
+        // Bit b of `nearGroup` = bucket b is at or below the target's bucket.
+        let nearGroup: UInt32 = primary == Self.bucketCount - 1 ? .max : (1 << UInt32(primary + 1)) - 1
         // The near group: the target's bucket, then the buckets below it, nearest bound first.
-        var bucket = primary
-        while bucket >= 0 {
+        var below = nonEmptyBuckets & nearGroup
+        while below != 0 {
+            let bucket = Self.bucketCount - 1 - below.leadingZeroBitCount
             if nearest.isFull && !(Self.prefixBound(of: prefix, forBucket: bucket) < nearest.farthest) { break }
-            offerEntries(ofBucket: bucket, matching: filtering ? statuses : nil, statusOfSlot: statusOfSlot, to: &nearest)
-            bucket -= 1
+            offerEntries(ofBucket: bucket, matching: filter, statusOfSlot: statusOfSlot, to: &nearest)
+            below &= ~(1 << UInt32(bucket))
         }
-        // The buckets above the target's, each wholly farther than the one before.
-        var above = primary == Self.bucketCount - 1 ? 0 : nonEmptyBuckets & ~((1 << UInt32(primary + 1)) - 1)
+        // The buckets above the target's, each wholly farther than everything before it.
+        var above = nonEmptyBuckets & ~nearGroup
         while above != 0 && !nearest.isFull {
             let bucket = above.trailingZeroBitCount
-            offerEntries(ofBucket: bucket, matching: filtering ? statuses : nil, statusOfSlot: statusOfSlot, to: &nearest)
+            offerEntries(ofBucket: bucket, matching: filter, statusOfSlot: statusOfSlot, to: &nearest)
             above &= above - 1
         }
     }
@@ -119,7 +123,10 @@ struct NearestCandidates {
     private let target: PeerID
     private(set) var count = 0
 
-    init(storage: UnsafeMutableBufferPointer<Candidate>, capacity: Int, keys: UnsafeBufferPointer<PeerID>, target: PeerID) {
+    init(
+        storage: UnsafeMutableBufferPointer<Candidate>, capacity: Int, keys: UnsafeBufferPointer<PeerID>,
+        target: PeerID
+    ) {
         precondition(capacity > 0 && capacity <= storage.count, "BUG in Karyons: nearest-candidate capacity")
         self.storage = storage
         self.capacity = capacity

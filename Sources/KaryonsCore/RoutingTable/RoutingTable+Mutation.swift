@@ -130,17 +130,18 @@ extension RoutingTable {
     private func replacementVictim(inBucket bucket: Int) -> Int {
         var victim: Int?
         for slot in slots(ofBucket: bucket) where statuses[slot] == .failed {
-            guard let best = victim else {
-                victim = slot
-                continue
-            }
-            let candidate = details[slot], current = details[best]
-            if (current.failureCount, candidate.lastSeen, keys[slot]) < (candidate.failureCount, current.lastSeen, keys[best]) {
-                victim = slot
-            }
+            if let chosen = victim, !isEvicted(slot, before: chosen) { continue }
+            victim = slot
         }
         guard let victim else { preconditionFailure("BUG in Karyons: bucket \(bucket) counts a failed entry it lacks") }
         return victim
+    }
+
+    private func isEvicted(_ slot: Int, before other: Int) -> Bool {
+        let entry = details[slot], rival = details[other]
+        if entry.failureCount != rival.failureCount { return entry.failureCount > rival.failureCount }
+        if entry.lastSeen != rival.lastSeen { return entry.lastSeen < rival.lastSeen }
+        return keys[slot] < keys[other]
     }
 
     private mutating func insert(_ record: PeerRecord, status: EntryStatus, now: Instant, inBucket bucket: Int) {

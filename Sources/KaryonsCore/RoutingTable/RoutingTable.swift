@@ -8,17 +8,20 @@
 /// - **Insertion** (``add(_:status:now:)``): own key → ignored; present → exists (nothing changes);
 ///   full bucket with no failed entry → ignored (live and unverified entries are never evicted);
 ///   subnet limit reached → restricted; otherwise added, or, in a full bucket, replaces its worst
-///   failed entry. The bucket-full check comes before the subnet check because it is O(1).
+///   failed entry. The O(1) bucket-full check comes before the subnet check, so a newcomer that
+///   meets both is reported as ignored.
 /// - **Subnet diversity**: entries whose addresses share an IPv4 /24 or IPv6 /64
 ///   (`IPAddress.diversitySubnet`) are limited per bucket and per table (`Configuration`).
 ///   Loopback addresses are exempt: they neither count toward nor are held by a limit, so local
-///   simulations with every node on 127.0.0.1 or ::1 work.
+///   simulations with every node on 127.0.0.1 or ::1 work. (This keeps each limit a plain count
+///   per subnet; it differs from the pairwise `IPAddress.sharesDiversitySubnet` only for a
+///   non-loopback address of ::/64 next to ::1, which that function pairs.)
 /// - **Status** (``EntryStatus``): the caller reports what it observed through the `mark...`
 ///   methods, passing the time from its injected clock. `failureCount > 0` exactly when the
 ///   status is `failed`.
-/// - **Queries**: ``closest(to:count:matching:)`` returns the true nearest entries;
-///   ``randomEntry(matching:using:)`` draws uniformly over matching entries; both are O(1) or
-///   proportional to the entries scanned, and `closest(...into:)`, `bucketIndex(of:)` and
+/// - **Queries**: ``closest(to:count:matching:)`` returns the true nearest entries, scanning the
+///   target's bucket and usually few others; ``randomEntry(matching:using:)`` draws uniformly over
+///   the matching entries in O(1). `closest(...into:)`, `randomEntry`, `bucketIndex(of:)` and
 ///   `contains(_:)` do not allocate.
 /// - ``checkInvariants()`` returns a description of every broken internal invariant (empty when
 ///   sound); the simulator calls it after every event.
@@ -167,11 +170,17 @@ public struct RoutingTable: Sendable {
     /// The number of entries in each bucket, indexed by bucket (for occupancy metrics).
     public var bucketOccupancy: [Int] { occupancies }
 
-    /// The number of entries in `bucket` (0...31).
-    public func occupancy(ofBucket bucket: Int) -> Int { occupancies[bucket] }
+    /// The number of entries in `bucket`, which must be in 0...31.
+    public func occupancy(ofBucket bucket: Int) -> Int {
+        precondition(occupancies.indices.contains(bucket), "BUG in Karyons: no bucket \(bucket)")
+        return occupancies[bucket]
+    }
 
-    /// The entries of `bucket` (0...31), in no particular order.
-    public func entries(inBucket bucket: Int) -> [Entry] { slots(ofBucket: bucket).map(entry(atSlot:)) }
+    /// The entries of `bucket` (which must be in 0...31), in no particular order.
+    public func entries(inBucket bucket: Int) -> [Entry] {
+        precondition(occupancies.indices.contains(bucket), "BUG in Karyons: no bucket \(bucket)")
+        return slots(ofBucket: bucket).map(entry(atSlot:))
+    }
 
     /// Every entry whose status is in `statuses`, bucket 0 first.
     public func entries(matching statuses: EntryStatusSet = .all) -> [Entry] {
@@ -188,7 +197,8 @@ public struct RoutingTable: Sendable {
     @inline(__always)
     func record(atSlot slot: Int) -> PeerRecord {
         let detail = details[slot]
-        return PeerRecord(id: keys[slot], address: detail.address, port: detail.port, discoveryPort: detail.discoveryPort)
+        return PeerRecord(
+            id: keys[slot], address: detail.address, port: detail.port, discoveryPort: detail.discoveryPort)
     }
 
     func entry(atSlot slot: Int) -> Entry {

@@ -38,9 +38,6 @@ struct StatusIndex: Sendable {
     @inline(__always)
     func slot(_ index: Int, of status: EntryStatus) -> Int { Int(members[Int(status.rawValue)][index]) }
 
-    /// The slots with `status`, in list order.
-    func slots(of status: EntryStatus) -> [UInt16] { members[Int(status.rawValue)] }
-
     /// The recorded position of `slot` in its status's list.
     func position(of slot: Int) -> Int { Int(positions[slot]) }
 

@@ -47,12 +47,12 @@ public struct ByteWriter {
     public mutating func writeUInt64(_ value: UInt64) { writeInteger(value) }
 
     mutating func writeInteger<T: FixedWidthInteger>(_ value: T) {
-        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: value.bigEndian) { writeBytes($0) }
     }
 
     /// Appends four words big-endian (the layout of `PeerID` and `Nonce`).
     mutating func writeWords(_ w0: UInt64, _ w1: UInt64, _ w2: UInt64, _ w3: UInt64) {
-        withUnsafeBytes(of: (w0.bigEndian, w1.bigEndian, w2.bigEndian, w3.bigEndian)) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: (w0.bigEndian, w1.bigEndian, w2.bigEndian, w3.bigEndian)) { writeBytes($0) }
     }
 
     /// Appends a peer ID (32 bytes).
@@ -61,11 +61,24 @@ public struct ByteWriter {
     /// Appends a nonce (32 bytes).
     public mutating func write(_ nonce: Nonce) { writeWords(nonce.w0, nonce.w1, nonce.w2, nonce.w3) }
 
+    /// Appends a tag byte and a nonce in one append (refresh datagrams and Ping payloads).
+    mutating func writeTagged(_ tag: UInt8, _ nonce: Nonce) {
+        writeFixed(1 + Nonce.byteCount) { raw in
+            raw.storeBytes(of: tag, toByteOffset: 0, as: UInt8.self)
+            raw.storeBytes(of: nonce.w0.bigEndian, toByteOffset: 1, as: UInt64.self)
+            raw.storeBytes(of: nonce.w1.bigEndian, toByteOffset: 9, as: UInt64.self)
+            raw.storeBytes(of: nonce.w2.bigEndian, toByteOffset: 17, as: UInt64.self)
+            raw.storeBytes(of: nonce.w3.bigEndian, toByteOffset: 25, as: UInt64.self)
+        }
+    }
+
     /// Appends a version (three big-endian `UInt32`s).
     public mutating func write(_ version: Version) {
-        writeUInt32(version.major)
-        writeUInt32(version.minor)
-        writeUInt32(version.patch)
+        writeFixed(WireLimits.versionSize) { raw in
+            raw.storeBytes(of: version.major.bigEndian, toByteOffset: 0, as: UInt32.self)
+            raw.storeBytes(of: version.minor.bigEndian, toByteOffset: 4, as: UInt32.self)
+            raw.storeBytes(of: version.patch.bigEndian, toByteOffset: 8, as: UInt32.self)
+        }
     }
 
     /// Appends raw bytes.
@@ -74,15 +87,28 @@ public struct ByteWriter {
     /// Appends raw bytes.
     public mutating func writeBytes(_ source: ArraySlice<UInt8>) { bytes.append(contentsOf: source) }
 
-    /// Appends raw bytes.
-    public mutating func writeBytes(_ source: UnsafeRawBufferPointer) { bytes.append(contentsOf: source) }
+    /// Appends raw bytes (one copy; viewed as typed bytes so that `append` can use memcpy).
+    public mutating func writeBytes(_ source: UnsafeRawBufferPointer) {
+        source.withMemoryRebound(to: UInt8.self) { bytes.append(contentsOf: $0) }
+    }
+
+    /// Appends `count` bytes that `fill` stores (with `storeBytes(of:toByteOffset:as:)`) into stack
+    /// scratch space: one append instead of one per field, for records written field by field.
+    mutating func writeFixed(_ count: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) {
+        withUnsafeTemporaryAllocation(byteCount: count, alignment: 8) { scratch in
+            fill(scratch)
+            writeBytes(UnsafeRawBufferPointer(scratch))
+        }
+    }
 
     /// Starts a frame: a placeholder length prefix and the kind byte. Returns the frame's start,
     /// to pass to `endFrame(startingAt:)` once the body is written.
     mutating func beginFrame(_ kind: MessageKind) -> Int {
         let start = bytes.count
-        writeUInt32(0)
-        writeUInt8(kind.rawValue)
+        writeFixed(WireLimits.lengthPrefixSize + 1) { raw in
+            raw.storeBytes(of: 0, toByteOffset: 0, as: UInt32.self)
+            raw.storeBytes(of: kind.rawValue, toByteOffset: WireLimits.lengthPrefixSize, as: UInt8.self)
+        }
         return start
     }
 
@@ -90,11 +116,7 @@ public struct ByteWriter {
     @discardableResult
     mutating func endFrame(startingAt start: Int) -> Int {
         let length = bytes.count - start - WireLimits.lengthPrefixSize
-        let value = UInt32(length)
-        bytes[start] = UInt8(truncatingIfNeeded: value >> 24)
-        bytes[start + 1] = UInt8(truncatingIfNeeded: value >> 16)
-        bytes[start + 2] = UInt8(truncatingIfNeeded: value >> 8)
-        bytes[start + 3] = UInt8(truncatingIfNeeded: value)
+        bytes.withUnsafeMutableBytes { $0.storeBytes(of: UInt32(length).bigEndian, toByteOffset: start, as: UInt32.self) }
         return length
     }
 }

@@ -52,6 +52,9 @@ public struct FrameDecoder {
     /// (the caller's per-frame read deadline runs while this is non-zero).
     public var bufferedByteCount: Int { buffer.count - readIndex }
 
+    /// The buffer's capacity (for tests of the release policy).
+    var bufferCapacity: Int { buffer.capacity }
+
     /// The framing error that poisoned this decoder, if any.
     public var framingError: WireError? { failure }
 
@@ -59,7 +62,7 @@ public struct FrameDecoder {
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
         guard failure == nil, !bytes.isEmpty else { return }
         compact()
-        buffer.append(contentsOf: bytes)
+        bytes.withMemoryRebound(to: UInt8.self) { buffer.append(contentsOf: $0) }
     }
 
     /// Appends received bytes.

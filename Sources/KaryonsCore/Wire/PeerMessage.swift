@@ -70,21 +70,28 @@ public enum PeerMessage: Hashable, Sendable {
         switch self {
         case .version(let message):
             try message.validate()
-            let start = writer.beginFrame(.version)
-            message.encodeBody(into: &writer)
-            writer.endFrame(startingAt: start)
+            try encodeControlFrame(into: &writer, frameSizeMax: frameSizeMax) { message.encodeBody(into: &$0) }
         case .verack(let message):
             try message.validate()
-            let start = writer.beginFrame(.verack)
-            message.encodeBody(into: &writer)
-            writer.endFrame(startingAt: start)
+            try encodeControlFrame(into: &writer, frameSizeMax: frameSizeMax) { message.encodeBody(into: &$0) }
         case .protocol(let id, let payload):
             try Self.encodeProtocolFrame(id: id, payload: payload[...], into: &writer, frameSizeMax: frameSizeMax)
         case .shutdown(let reason):
-            let start = writer.beginFrame(.shutdown)
-            writer.writeUInt8(reason.rawValue)
-            writer.endFrame(startingAt: start)
+            try encodeControlFrame(into: &writer, frameSizeMax: frameSizeMax) { $0.writeUInt8(reason.rawValue) }
         }
+    }
+
+    /// Writes a frame of this message's kind whose body `writeBody` appends, after checking its size.
+    private func encodeControlFrame(
+        into writer: inout ByteWriter,
+        frameSizeMax: Int,
+        writeBody: (inout ByteWriter) -> Void
+    ) throws(WireError) {
+        let length = frameLength
+        guard length <= frameSizeMax else { throw .frameTooLarge(length: length, max: frameSizeMax) }
+        let start = writer.beginFrame(kind)
+        writeBody(&writer)
+        writer.endFrame(startingAt: start)
     }
 
     /// Appends a Protocol frame carrying `payload`, without building a `PeerMessage` first.
@@ -129,6 +136,7 @@ public struct ProtocolOffer: Hashable, Sendable {
     /// The version of it the dialler speaks.
     public var version: Version
 
+    /// Offers protocol `id` at `version`.
     public init(id: ProtocolID, version: Version) {
         self.id = id
         self.version = version
@@ -145,6 +153,7 @@ public struct VersionMessage: Hashable, Sendable {
     /// The dialler's protocols and their versions.
     public var protocols: [ProtocolOffer]
 
+    /// A Version message; validity (count, duplicates, zero ID) is checked when it is encoded.
     public init(peerID: PeerID, version: Version, protocols: [ProtocolOffer]) {
         self.peerID = peerID
         self.version = version
@@ -204,6 +213,7 @@ public struct VerackMessage: Hashable, Sendable {
     /// Accepted with the negotiated protocols, or rejected with a reason.
     public var outcome: Outcome
 
+    /// A Verack message; validity (count, duplicates, zero ID) is checked when it is encoded.
     public init(peerID: PeerID, version: Version, outcome: Outcome) {
         self.peerID = peerID
         self.version = version

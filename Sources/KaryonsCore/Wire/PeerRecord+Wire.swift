@@ -25,15 +25,21 @@ extension PeerRecord {
     /// Writes the record. A zero ID is a programmer error (decoders never produce one).
     public func encode(into writer: inout ByteWriter) {
         precondition(id != .zero, "BUG in Karyons: encoding a PeerRecord with the zero ID")
-        writer.write(id)
-        writer.writeUInt8(address.family)
-        switch address {
-        case .v4(let value): writer.writeUInt32(value)
-        case .v6(let high, let low):
-            writer.writeUInt64(high)
-            writer.writeUInt64(low)
+        writer.writeFixed(encodedSize) { raw in
+            for word in 0..<4 { raw.storeBytes(of: id.word(word).bigEndian, toByteOffset: 8 * word, as: UInt64.self) }
+            raw.storeBytes(of: address.family, toByteOffset: PeerID.byteCount, as: UInt8.self)
+            var offset = PeerID.byteCount + 1
+            switch address {
+            case .v4(let value):
+                raw.storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt32.self)
+                offset += 4
+            case .v6(let high, let low):
+                raw.storeBytes(of: high.bigEndian, toByteOffset: offset, as: UInt64.self)
+                raw.storeBytes(of: low.bigEndian, toByteOffset: offset + 8, as: UInt64.self)
+                offset += 16
+            }
+            raw.storeBytes(of: port.bigEndian, toByteOffset: offset, as: UInt16.self)
+            raw.storeBytes(of: discoveryPort.bigEndian, toByteOffset: offset + 2, as: UInt16.self)
         }
-        writer.writeUInt16(port)
-        writer.writeUInt16(discoveryPort)
     }
 }

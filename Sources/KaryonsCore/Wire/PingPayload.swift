@@ -35,12 +35,8 @@ public enum PingPayload: Hashable, Sendable {
     /// Appends the 33-byte payload.
     public func encode(into writer: inout ByteWriter) {
         switch self {
-        case .ping(let nonce):
-            writer.writeUInt8(0)
-            writer.write(nonce)
-        case .pong(let nonce):
-            writer.writeUInt8(1)
-            writer.write(nonce)
+        case .ping(let nonce): writer.writeTagged(0, nonce)
+        case .pong(let nonce): writer.writeTagged(1, nonce)
         }
     }
 

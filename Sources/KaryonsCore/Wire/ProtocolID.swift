@@ -1,30 +1,36 @@
 /// The name of a protocol run over peer connections, such as `PING`.
 ///
 /// 1 to 64 bytes of visible ASCII (0x21...0x7E: printable ASCII without the space, so that IDs read
-/// unambiguously in logs). Held inline in a fixed 64-byte vector, so decoding an ID from a frame,
-/// comparing and hashing it never allocate. On the wire: `u8 length` · the bytes.
+/// unambiguously in logs). Held inline in eight words, so decoding an ID from a frame, comparing
+/// and hashing it never allocate. On the wire: `u8 length` · the bytes.
 public struct ProtocolID: Hashable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
+    private typealias Storage = (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
+
     /// The longest ID, in bytes.
     public static let lengthMax = WireLimits.protocolIDLengthMax
 
     /// The core Ping protocol.
     public static let ping: ProtocolID = "PING"
 
-    /// The ID's bytes, zero-padded to 64 (the padding keeps `==` and hashing exact).
-    private var storage: SIMD64<UInt8>
+    /// The ID's bytes in memory order, zero-padded to 64 (the padding keeps `==` and hashing exact).
+    private var storage: Storage = (0, 0, 0, 0, 0, 0, 0, 0)
     private var length: UInt8
 
     /// Creates an ID from its bytes; throws for an empty, too long or non-visible-ASCII name.
     public init(validating bytes: some Collection<UInt8>) throws(WireError) {
         guard (1...Self.lengthMax).contains(bytes.count) else { throw .invalidProtocolIDLength(bytes.count) }
-        storage = SIMD64()
+        try self.init(checking: Array(bytes)[...])
+    }
+
+    /// Copies 1...64 bytes in with one memcpy, then checks them.
+    private init(checking bytes: ArraySlice<UInt8>) throws(WireError) {
         length = UInt8(bytes.count)
-        var index = 0
-        for byte in bytes {
-            guard Self.isAllowed(byte) else { throw .invalidProtocolIDByte(byte) }
-            storage[index] = byte
-            index += 1
+        let invalid: UInt8? = withUnsafeMutableBytes(of: &storage) { target in
+            bytes.withUnsafeBytes { target.copyMemory(from: $0) }
+            for index in 0..<bytes.count where !Self.isAllowed(target[index]) { return target[index] }
+            return nil
         }
+        if let invalid { throw .invalidProtocolIDByte(invalid) }
     }
 
     /// Creates an ID from a name; nil if it is not 1...64 visible ASCII characters. (Labelled, so
@@ -46,7 +52,7 @@ public struct ProtocolID: Hashable, Sendable, CustomStringConvertible, Expressib
     init(reading reader: inout ByteReader) throws(WireError) {
         let count = Int(try reader.readUInt8())
         guard (1...Self.lengthMax).contains(count) else { throw .invalidProtocolIDLength(count) }
-        try self.init(validating: try reader.readBytes(count))
+        try self.init(checking: try reader.readBytes(count))
     }
 
     /// Writes `u8 length` · bytes.
@@ -62,7 +68,18 @@ public struct ProtocolID: Hashable, Sendable, CustomStringConvertible, Expressib
     public var encodedSize: Int { 1 + count }
 
     /// The ID's bytes (allocates).
-    public var bytes: [UInt8] { (0..<count).map { storage[$0] } }
+    public var bytes: [UInt8] { withUnsafeBytes(of: storage) { Array($0.prefix(count)) } }
+
+    public static func == (lhs: ProtocolID, rhs: ProtocolID) -> Bool {
+        lhs.length == rhs.length && lhs.storage.0 == rhs.storage.0 && lhs.storage.1 == rhs.storage.1
+            && lhs.storage.2 == rhs.storage.2 && lhs.storage.3 == rhs.storage.3 && lhs.storage.4 == rhs.storage.4
+            && lhs.storage.5 == rhs.storage.5 && lhs.storage.6 == rhs.storage.6 && lhs.storage.7 == rhs.storage.7
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(length)
+        withUnsafeBytes(of: storage) { hasher.combine(bytes: UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
+    }
 
     /// The name.
     public var description: String { String(decoding: bytes, as: UTF8.self) }

@@ -51,12 +51,8 @@ public enum RefreshDatagram: Hashable, Sendable {
     /// Appends the 33-byte datagram.
     public func encode(into writer: inout ByteWriter) {
         switch self {
-        case .ping(let nonce):
-            writer.writeUInt8(0x01)
-            writer.write(nonce)
-        case .pong(let nonce):
-            writer.writeUInt8(0x02)
-            writer.write(nonce)
+        case .ping(let nonce): writer.writeTagged(0x01, nonce)
+        case .pong(let nonce): writer.writeTagged(0x02, nonce)
         }
     }
 }

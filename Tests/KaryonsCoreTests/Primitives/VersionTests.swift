@@ -109,6 +109,16 @@ import Testing
         #expect(throws: error) { try Version(parsing: text) }
     }
 
+    @Test func errorTextIsCutToAFewWords() {
+        let junk = String(repeating: "q", count: 1000)
+        #expect(throws: VersionParseError.invalidNumber(String(repeating: "q", count: 32))) {
+            try Version(parsing: "1." + junk)
+        }
+        #expect(throws: VersionParseError.unexpectedText("-" + String(repeating: "q", count: 31))) {
+            try VersionRequirement(parsing: "1.2.3-" + junk)
+        }
+    }
+
     @Test func versionsOrderLexicographically() {
         #expect(Version(0, 1, 9) < Version(0, 2, 0))
         #expect(Version(1, 0, 0) > Version(0, 99, 99))

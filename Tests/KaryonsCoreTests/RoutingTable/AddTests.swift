@@ -12,7 +12,9 @@ import Testing
         #expect(table.add(first, now: now) == .added)
         #expect(table.count == 1 && table.contains(id))
         let entry = try #require(table.entry(for: id))
-        #expect(entry == RoutingTable.Entry(record: first, status: .unverified, failureCount: 0, lastSeen: now, lastFailure: nil))
+        let expected = RoutingTable.Entry(
+            record: first, status: .unverified, failureCount: 0, lastSeen: now, lastFailure: nil)
+        #expect(entry == expected)
 
         // Same ID, another address and status: reported, and nothing changes.
         let claim = Workload.record(id, ownSubnetAddress(2))
@@ -37,11 +39,13 @@ import Testing
         #expect(table.occupancy(ofBucket: 28) == 20)
         for status in [EntryStatus.unverified, .verified, .connected] {
             let newcomer = key(differingAt: 3, from: local, tail: 200)
-            #expect(table.add(Workload.record(newcomer, ownSubnetAddress(500)), status: status, now: now) == .ignored(.bucketFull))
+            let result = table.add(Workload.record(newcomer, ownSubnetAddress(500)), status: status, now: now)
+            #expect(result == .ignored(.bucketFull))
             #expect(!table.contains(newcomer))
         }
         // Other buckets are unaffected.
-        #expect(table.add(Workload.record(key(differingAt: 4, from: local, tail: 0), ownSubnetAddress(501)), now: now) == .added)
+        let elsewhere = Workload.record(key(differingAt: 4, from: local, tail: 0), ownSubnetAddress(501))
+        #expect(table.add(elsewhere, now: now) == .added)
         #expect(table.checkInvariants() == [])
     }
 
@@ -74,7 +78,9 @@ import Testing
     @Test func removeReturnsTheEntryAndFreesItsPlace() throws {
         var table = RoutingTable(localID: local)
         let ids = (0..<20).map { key(differingAt: 1, from: local, tail: UInt8($0)) }
-        for (index, id) in ids.enumerated() { _ = table.add(Workload.record(id, ownSubnetAddress(index)), now: ms(UInt64(index))) }
+        for (index, id) in ids.enumerated() {
+            _ = table.add(Workload.record(id, ownSubnetAddress(index)), now: ms(UInt64(index)))
+        }
         let removal = table.remove(ids[4])
         let removed = try #require(removal)
         #expect(removed.id == ids[4] && removed.lastSeen == ms(4))
@@ -122,10 +128,12 @@ import Testing
     @Test func ipv6SharesBySlash64() {
         var table = RoutingTable(localID: local)
         #expect(table.add(record(bucketByte: 0, tail: 1, "2001:db8:1:2::1"), now: now) == .added)
-        #expect(table.add(record(bucketByte: 0, tail: 2, "2001:db8:1:2:ffff:ffff:ffff:ffff"), now: now) == .restricted(.bucket))
+        let sameSlash64 = record(bucketByte: 0, tail: 2, "2001:db8:1:2:ffff:ffff:ffff:ffff")
+        #expect(table.add(sameSlash64, now: now) == .restricted(.bucket))
         #expect(table.add(record(bucketByte: 0, tail: 3, "2001:db8:1:3::1"), now: now) == .added)
         for bucketByte in 1...5 {
-            #expect(table.add(record(bucketByte: bucketByte, tail: 1, "2001:db8:1:2::\(bucketByte + 1)"), now: now) == .added)
+            let elsewhere = record(bucketByte: bucketByte, tail: 1, "2001:db8:1:2::\(bucketByte + 1)")
+            #expect(table.add(elsewhere, now: now) == .added)
         }
         #expect(table.add(record(bucketByte: 6, tail: 1, "2001:db8:1:2:abcd::1"), now: now) == .restricted(.table))
         #expect(table.checkInvariants() == [])
@@ -167,7 +175,8 @@ import Testing
             RoutingTable.Configuration(subnetEntriesPerBucketMax: 1, subnetEntriesPerTableMax: limit),
         ] {
             var table = RoutingTable(localID: local, configuration: configuration)
-            let expected: AddResult = configuration.subnetEntriesPerBucketMax == limit ? .restricted(.bucket) : .restricted(.table)
+            let bucketLimited = configuration.subnetEntriesPerBucketMax == limit
+            let expected: AddResult = bucketLimited ? .restricted(.bucket) : .restricted(.table)
             #expect(table.add(record(bucketByte: 0, tail: 1, "198.51.100.1"), now: now) == expected)
             #expect(table.add(record(bucketByte: 0, tail: 2, "127.0.0.1"), now: now) == .added)
             #expect(table.checkInvariants() == [])

@@ -4,7 +4,9 @@ import Testing
 @Suite struct ClosestTests {
     /// A table and its reference twin, filled with `Mixed(prefixBound)` keys (many buckets in use
     /// when the bound is large) in random statuses, each in its own /24.
-    static func randomTables(seed: UInt64, prefixBound: Int, attempts: Int) -> (RoutingTable, ReferenceTable, SplitMix64) {
+    static func randomTables(
+        seed: UInt64, prefixBound: Int, attempts: Int
+    ) -> (RoutingTable, ReferenceTable, SplitMix64) {
         var rng = SplitMix64(seed: seed)
         let local = PeerID.random(using: &rng)
         var table = RoutingTable(localID: local)
@@ -34,11 +36,12 @@ import Testing
         }
     }
 
-    @Test(arguments: [(4, 120, 30), (32, 400, 20), (32, 2_000, 8), (2, 30, 30)])
+    @Test(arguments: [(4, 120, 20), (32, 400, 12), (32, 2_000, 5), (2, 30, 20)])
     func matchesBruteForceOverRandomTables(prefixBound: Int, attempts: Int, seeds: UInt64) {
         let filters: [EntryStatusSet] = [.shareable, .all, .dialable, .failed, .unverified, []]
         for seed in 0..<seeds {
-            var (table, reference, rng) = Self.randomTables(seed: seed &* 7919 &+ UInt64(attempts), prefixBound: prefixBound, attempts: attempts)
+            var (table, reference, rng) = Self.randomTables(
+                seed: seed &* 7919 &+ UInt64(attempts), prefixBound: prefixBound, attempts: attempts)
             #expect(table.checkInvariants() == [])
             var reused: [PeerRecord] = []
             for _ in 0..<40 {
@@ -64,13 +67,15 @@ import Testing
         var keys = SplitMix64(seed: 0xADD)
         for index in 0..<6_000 {
             let record = Workload.record(Workload.mixedKey(32, with: local, &keys), Workload.distinctAddress(index))
-            expectSame(table.add(record, status: .verified, now: .zero), reference.add(record, status: .verified, now: .zero))
+            let result = table.add(record, status: .verified, now: .zero)
+            expectSame(result, reference.add(record, status: .verified, now: .zero))
         }
         #expect(table.bucketOccupancy.filter { $0 == 20 }.count >= 25)
         var targets = SplitMix64(seed: 0xC105E)
         for _ in 0..<300 {
             let target = Workload.mixedKey(32, with: local, &targets)
-            #expect(table.closest(to: target, count: 10).map(\.id) == reference.closest(to: target, count: 10, matching: .shareable))
+            let expected = reference.closest(to: target, count: 10, matching: .shareable)
+            #expect(table.closest(to: target, count: 10).map(\.id) == expected)
         }
     }
 

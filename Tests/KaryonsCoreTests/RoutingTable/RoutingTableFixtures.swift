@@ -137,7 +137,8 @@ struct ReferenceTable {
     }
 
     func closest(to target: PeerID, count: Int, matching statuses: EntryStatusSet) -> [PeerID] {
-        let matching = entries.values.filter { statuses.contains($0.status) }.map { ($0.id.distance(to: target), $0.id) }
+        let matching = entries.values.filter { statuses.contains($0.status) }
+            .map { ($0.id.distance(to: target), $0.id) }
         return Array(matching.sorted { $0.0 < $1.0 }.prefix(max(0, count)).map(\.1))
     }
 

@@ -97,8 +97,12 @@ import Testing
         // Bucket 31: entry i last seen at 100 − i ms (higher i = older). Bucket 30: at 95...97 ms.
         let near = (0..<12).map { key(differingAt: 0, from: local, tail: UInt8($0)) }
         let far = (0..<3).map { key(differingAt: 1, from: local, tail: UInt8($0)) }
-        for (i, id) in near.enumerated() { _ = table.add(Workload.record(id, ownSubnetAddress(i)), now: ms(100 - UInt64(i))) }
-        for (j, id) in far.enumerated() { _ = table.add(Workload.record(id, ownSubnetAddress(50 + j)), now: ms(95 + UInt64(j))) }
+        for (i, id) in near.enumerated() {
+            _ = table.add(Workload.record(id, ownSubnetAddress(i)), now: ms(100 - UInt64(i)))
+        }
+        for (j, id) in far.enumerated() {
+            _ = table.add(Workload.record(id, ownSubnetAddress(50 + j)), now: ms(95 + UInt64(j)))
+        }
         table.markConnected(near[11], now: ms(1))  // connected entries are not pinged, however old
         table.markFailed(near[0], now: ms(200))  // failed entries are, with their old lastSeen kept
 

@@ -112,7 +112,8 @@ import Testing
     @Test mutating func aFailedEntryIsReplaced() throws {
         table.markFailed(ids[7], now: ms(50))
         let incoming = newcomer(100)
-        #expect(table.add(incoming, status: .verified, now: ms(60)) == .replaced(evicted: Workload.record(ids[7], ownSubnetAddress(7))))
+        let result = table.add(incoming, status: .verified, now: ms(60))
+        #expect(result == .replaced(evicted: Workload.record(ids[7], ownSubnetAddress(7))))
         #expect(!table.contains(ids[7]))
         #expect(try #require(table.entry(for: incoming.id)).status == .verified)
         #expect(table.occupancy(ofBucket: 31) == 20)
@@ -129,8 +130,9 @@ import Testing
         table.markFailed(ids[9], now: ms(51))
         // ids[5] and ids[9] tie on failures; ids[5] (last seen at 5 ms) was seen before ids[9] (9 ms).
         let order = (100..<103).map { tail -> PeerID? in
-            if case .replaced(let evicted) = table.add(newcomer(UInt8(tail), subnet: tail), now: ms(60)) { return evicted.id }
-            return nil
+            let result = table.add(newcomer(UInt8(tail), subnet: tail), now: ms(60))
+            guard case .replaced(let evicted) = result else { return nil }
+            return evicted.id
         }
         #expect(order == [ids[5], ids[9], ids[3]])
         #expect(table.checkInvariants() == [])
@@ -142,7 +144,8 @@ import Testing
         #expect(table.add(newcomer(100, subnet: 6), now: ms(60)) == .restricted(.bucket))
         #expect(table.contains(ids[4]))
         // Shares the /24 of the victim only: it replaces it.
-        #expect(table.add(newcomer(101, subnet: 4), now: ms(60)) == .replaced(evicted: Workload.record(ids[4], ownSubnetAddress(4))))
+        let result = table.add(newcomer(101, subnet: 4), now: ms(60))
+        #expect(result == .replaced(evicted: Workload.record(ids[4], ownSubnetAddress(4))))
         #expect(table.checkInvariants() == [])
     }
 }

@@ -1,9 +1,11 @@
 import Testing
 @testable import KaryonsCore
 
-/// The add workloads shared with the Rust original (shared/reference/routing-table-workloads.md):
-/// on inputs where no entry ever fails, our insertion rules must leave exactly the tables the
-/// original left, with the same result counts.
+/// An add workload shared with the Rust original (shared/reference/routing-table-workloads.md):
+/// on inputs where no entry ever fails, our insertion rules must leave exactly the table the
+/// original left, with the same result counts. W2m32 is the demanding one (every bucket fills,
+/// and keys that already exist are met, so the order of the checks matters); the Benchmarks
+/// package checks the other workloads' counts.
 @Suite struct SharedWorkloadTests {
     struct Tally: Equatable {
         var added = 0, exists = 0, ignored = 0, restricted = 0
@@ -25,18 +27,6 @@ import Testing
             }
         }
         return (table, tally)
-    }
-
-    /// W2: 1,000,000 uniform keys; the original leaves table A = [31:20 30:20 29:14].
-    @Test func w2LeavesTableA() {
-        let (table, tally) = Self.run(keys: 1_000_000, prefixBound: nil)
-        #expect(tally == Tally(added: 54, exists: 0, ignored: 999_946, restricted: 0))
-        var expected = [Int](repeating: 0, count: 32)
-        expected[31] = 20
-        expected[30] = 20
-        expected[29] = 14
-        #expect(table.bucketOccupancy == expected)
-        #expect(table.checkInvariants() == [])
     }
 
     /// W2m32: 1,000,000 `Mixed(32)` keys; the original fills all 32 buckets (table E) and meets

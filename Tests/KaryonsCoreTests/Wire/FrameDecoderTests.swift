@@ -156,4 +156,22 @@ import Testing
         #expect(bufferedMax <= 1024 + 6)
         #expect(decoder.bufferedByteCount == 0)
     }
+
+    @Test func aLargeBufferIsReleasedOnceEmptyAndASmallOneKept() throws {
+        var decoder = FrameDecoder()
+        let big = try WireSamples.encode(PeerMessage.protocol(id: "BIG", payload: [UInt8](repeating: 1, count: 500_000)))
+        decoder.feed(big)
+        #expect(try decoder.nextFrame() != nil)
+        #expect(decoder.bufferCapacity >= 500_000)
+        let small = WireSamples.encode(LookupMessage.shutdown(.none))
+        decoder.feed(small)
+        #expect(decoder.bufferCapacity <= FrameDecoder.retainedCapacityMax)
+        #expect(try decoder.nextLookupMessage() == .shutdown(.none))
+        decoder.feed(small)
+        let kept = decoder.bufferCapacity
+        #expect(kept > 0)
+        #expect(try decoder.nextLookupMessage() == .shutdown(.none))
+        decoder.feed(small)
+        #expect(decoder.bufferCapacity == kept)
+    }
 }

@@ -236,6 +236,10 @@ import Testing
             }
         }
         #expect(writer.bytes == before)
+        #expect(throws: WireError.frameTooLarge(length: 2, max: 1)) {
+            try PeerMessage.shutdown(.none).encodeFrame(into: &writer, frameSizeMax: 1)
+        }
+        #expect(writer.bytes == before)
         try PeerMessage.encodeProtocolFrame(id: "P", into: &writer, frameSizeMax: 4096) {
             $0.writeBytes([UInt8](repeating: 1, count: 4093))
         }
