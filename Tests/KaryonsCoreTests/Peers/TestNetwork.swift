@@ -46,8 +46,8 @@ struct TestNetwork {
     private var nextPort: UInt16 = 50_000
     private var scheduler: SplitMix64?
 
-    /// Nodes with the given IDs and configurations; node `i` lives at 127.0.0.(i+1) and its peer
-    /// listener (if configured) is reachable at once.
+    /// Nodes with the given IDs and configurations, started; node `i` lives at 127.0.0.(i+1), and the
+    /// listeners they ask for on start are open when this returns.
     init(_ members: [(id: PeerID, configuration: NodeConfiguration)], schedulerSeed: UInt64? = nil) {
         nodes = members.enumerated().map { index, member in
             NodeCore(id: member.id, configuration: member.configuration, seed: UInt64(index) &+ 0x5EED, now: .zero)
@@ -56,11 +56,6 @@ struct TestNetwork {
         log = Array(repeating: [], count: members.count)
         pending = Array(repeating: [], count: members.count)
         scheduler = schedulerSeed.map { SplitMix64(seed: $0) }
-        for (index, member) in members.enumerated() {
-            // NodeCore's `.start` does not ask for the peer listener (see the peers report), so the
-            // network opens it from the configuration.
-            if let endpoint = member.configuration.peerListener { listeners[endpoint] = (index, .peer) }
-        }
         for index in nodes.indices { input(index, .command(.start)) }
         pump()
     }
