@@ -66,13 +66,14 @@ extension PeerCore {
     /// Queues one Protocol frame for an established peer, unless it is too large for a frame (dropped)
     /// or the peer's queue is full (the peer is stalled: removed with `.sendStalled`).
     private mutating func send(_ payload: [UInt8], protocolID: ProtocolID, on id: ConnectionID, _ cx: inout CoreContext) {
-        guard let connection = cx.connections[id], let peer = links[id]?.peer?.peerID else { return }
+        // Only the count is read: holding a copy of the connection would make the append below copy
+        // the whole outbox.
+        guard let outboxBytes = cx.connections[id]?.outbox.count, let peer = links[id]?.peer?.peerID else { return }
         let frameLength = 1 + protocolID.encodedSize + payload.count
         guard frameLength <= cx.configuration.frameSizeMax else {
             return dropSend(to: peer, protocolID, reason: "payload too large for a frame", &cx)
         }
         let frameBytes = WireLimits.lengthPrefixSize + frameLength
-        let outboxBytes = connection.outbox.count
         guard links.modifyPeer(id, { $0.admitSend(frameBytes: frameBytes, outboxBytes: outboxBytes) }) == true else {
             dropSend(to: peer, protocolID, reason: "send queue full", &cx)
             return removePeer(id, .sendStalled, sending: nil, &cx)

@@ -164,9 +164,12 @@ struct PeerCore {
     mutating func connectionTimeout(_ id: ConnectionID, _ cx: inout CoreContext) {
         guard let link = links[id] else { return }
         switch link.stage {
-        case .handshaking:
+        case .handshaking(let machine):
             let now = cx.now
-            if let action = links.modifyHandshake(id, { $0.timeout(now: now) }) { apply(action, on: id, &cx) }
+            guard let action = links.modifyHandshake(id, { $0.timeout(now: now) }) else { return }
+            apply(action, on: id, &cx)
+            // A call before the deadline changes nothing; keep the deadline it consumed.
+            if action == .wait { cx.schedule(id, at: machine.deadline) }
         case .established:
             let now = cx.now
             if let action = links.modifyPeer(id, { $0.timeout(now: now, rng: &cx.rng) }) {

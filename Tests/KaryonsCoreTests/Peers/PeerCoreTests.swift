@@ -151,6 +151,24 @@ import Testing
         bench.expectConsistent()
     }
 
+    @Test func spuriousTimeoutCallsChangeNothing() {
+        var bench = PeerBench()
+        let handshaking = bench.accept(from: F.endpoint("10.0.1.1", 40000))
+        let established = bench.outboundPeer(F.large, at: remoteEndpoint)
+        bench.cx.now = F.t(1)
+        // As if the deadline queue had handed out both keys early (it removes a key it hands out).
+        for id in [handshaking, established] {
+            bench.cx.deadlines.cancel(.connection(id))
+            bench.core.connectionTimeout(id, &bench.cx)
+        }
+        bench.drain()
+        #expect(!bench.closed(handshaking) && !bench.closed(established))
+        #expect(bench.cx.deadlines.deadline(of: .connection(handshaking)) == F.t(2))
+        #expect(bench.cx.deadlines.deadline(of: .connection(established)) == F.t(20))
+        #expect(bench.sent(on: established).isEmpty)
+        bench.expectConsistent()
+    }
+
     @Test func outOfOrderMessageFailsTheHandshakeAndCountsAViolation() {
         var bench = PeerBench()
         let id = bench.accept(from: F.endpoint("10.0.1.1", 40000))
