@@ -22,8 +22,11 @@ struct HandshakeIdentity {
     }
 
     init(configuration: NodeConfiguration, localID: PeerID) {
-        self.init(id: localID, networkVersion: configuration.networkVersion,
-                  protocols: configuration.runningProtocols)
+        self.init(
+            id: localID,
+            networkVersion: configuration.networkVersion,
+            protocols: configuration.runningProtocols
+        )
     }
 
     /// The protocols both sides run, in our order: the remote offers the same ID and our requirement
@@ -90,7 +93,7 @@ enum HandshakeFailure: Hashable, CustomStringConvertible {
         switch self {
         case .refusedByRemote, .connectionLost: return true
         case .incompatibleVersion, .mandatoryProtocolMissing, .selfConnection, .duplicatePeer, .unexpectedPeer,
-             .unexpectedMessage, .unofferedProtocol, .malformed, .unencodable, .timeout:
+            .unexpectedMessage, .unofferedProtocol, .malformed, .unencodable, .timeout:
             return false
         }
     }
@@ -226,7 +229,7 @@ struct HandshakeMachine {
         case (.awaitingVersion, .shutdown(let reason)), (.awaitingVerack, .shutdown(let reason)):
             return finish(.refusedByRemote(reason), sending: nil)
         case (.awaitingVersion, .verack), (.awaitingVersion, .protocol),
-             (.awaitingVerack, .version), (.awaitingVerack, .protocol):
+            (.awaitingVerack, .version), (.awaitingVerack, .protocol):
             return refuse(.unexpectedMessage(message.kind))
         case (.idle, _), (.finished, _):
             preconditionFailure("BUG in Karyons: handshake message \(message.kind) in \(state)")
@@ -249,8 +252,13 @@ struct HandshakeMachine {
     func acceptance(of result: HandshakeResult) -> PeerMessage? {
         switch role {
         case .listener:
-            return .verack(VerackMessage(peerID: identity.id, version: identity.networkVersion.version,
-                                         outcome: .accepted(protocols: result.protocols)))
+            return .verack(
+                VerackMessage(
+                    peerID: identity.id,
+                    version: identity.networkVersion.version,
+                    outcome: .accepted(protocols: result.protocols)
+                )
+            )
         case .dialler:
             return nil
         }
@@ -260,8 +268,13 @@ struct HandshakeMachine {
     func refusal(_ reason: DisconnectReason) -> PeerMessage {
         switch role {
         case .listener:
-            return .verack(VerackMessage(peerID: identity.id, version: identity.networkVersion.version,
-                                         outcome: .rejected(reason)))
+            return .verack(
+                VerackMessage(
+                    peerID: identity.id,
+                    version: identity.networkVersion.version,
+                    outcome: .rejected(reason)
+                )
+            )
         case .dialler:
             return .shutdown(reason)
         }

@@ -47,8 +47,12 @@ extension PeerCore {
     }
 
     private mutating func establish(_ link: PeerLink, _ result: HandshakeResult, _ cx: inout CoreContext) {
-        let info = PeerInfo(id: result.peerID, direction: link.direction, endpoint: link.remote,
-                            protocols: result.protocols)
+        let info = PeerInfo(
+            id: result.peerID,
+            direction: link.direction,
+            endpoint: link.remote,
+            protocols: result.protocols
+        )
         let isSendQueueHigh = cx.connections[link.id]?.isSendQueueHigh ?? false
         let peer = PeerMachine(info: info, settings: peerSettings, now: cx.now, isSendQueueHigh: isSendQueueHigh)
         links.modify(link.id) { $0.stage = .established(peer) }
@@ -73,7 +77,7 @@ extension PeerCore {
             // Undecodable frames were counted by NodeCore already.
             cx.statistics.protocolViolations += 1
         case .incompatibleVersion, .mandatoryProtocolMissing, .selfConnection, .duplicatePeer, .unexpectedPeer,
-             .malformed, .unencodable, .timeout, .refusedByRemote, .connectionLost:
+            .malformed, .unencodable, .timeout, .refusedByRemote, .connectionLost:
             break
         }
         if case .connectionLost = failure {

@@ -29,7 +29,9 @@ extension PeerCore {
         }
         var problems: [String] = []
         if connection.plane != .peer || connection.direction != link.direction {
-            problems.append("peers: link \(id) disagrees with its connection (\(connection.plane), \(connection.direction))")
+            problems.append(
+                "peers: link \(id) disagrees with its connection (\(connection.plane), \(connection.direction))"
+            )
         }
         switch link.stage {
         case .connecting:
@@ -42,7 +44,9 @@ extension PeerCore {
             if pool.peer(on: id) != nil { problems.append("peers: handshake \(id) carries a pool member") }
         case .established(let peer):
             if pool.connection(of: peer.peerID) != id {
-                problems.append("peers: established \(peer.peerID.shortDescription) on \(id) is not its pool connection")
+                problems.append(
+                    "peers: established \(peer.peerID.shortDescription) on \(id) is not its pool connection"
+                )
             }
             if cx.deadlines.deadline(of: .connection(id)) != peer.nextDeadline {
                 problems.append("peers: peer \(id) deadline differs from its machine's")

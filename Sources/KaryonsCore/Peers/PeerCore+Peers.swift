@@ -65,7 +65,8 @@ extension PeerCore {
 
     /// Queues one Protocol frame for an established peer, unless it is too large for a frame (dropped)
     /// or the peer's queue is full (the peer is stalled: removed with `.sendStalled`).
-    private mutating func send(_ payload: [UInt8], protocolID: ProtocolID, on id: ConnectionID, _ cx: inout CoreContext) {
+    private mutating func send(_ payload: [UInt8], protocolID: ProtocolID, on id: ConnectionID, _ cx: inout CoreContext)
+    {
         // Only the count is read: holding a copy of the connection would make the append below copy
         // the whole outbox.
         guard let outboxBytes = cx.connections[id]?.outbox.count, let peer = links[id]?.peer?.peerID else { return }

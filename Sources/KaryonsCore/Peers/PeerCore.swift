@@ -57,8 +57,15 @@ struct PeerCore {
             return
         }
         let machine = HandshakeMachine(listeningAt: cx.now, identity: identity, timeout: handshakeTimeout)
-        links.insert(PeerLink(id: id, direction: .inbound, remote: remote, expected: nil,
-                              stage: .handshaking(machine)))
+        links.insert(
+            PeerLink(
+                id: id,
+                direction: .inbound,
+                remote: remote,
+                expected: nil,
+                stage: .handshaking(machine)
+            )
+        )
         cx.schedule(id, at: machine.deadline)
     }
 
@@ -105,7 +112,12 @@ struct PeerCore {
     }
 
     /// An outbound peer connection failed (the ID is already dead).
-    mutating func connectFailed(_ id: ConnectionID, to remote: Endpoint, _ failure: ConnectFailure, _ cx: inout CoreContext) {
+    mutating func connectFailed(
+        _ id: ConnectionID,
+        to remote: Endpoint,
+        _ failure: ConnectFailure,
+        _ cx: inout CoreContext
+    ) {
         guard let link = links.remove(id) else { return }
         pool.release(id)
         // Discovery owns retries; this attempt is over.

@@ -166,7 +166,8 @@ struct PeerPool {
         if inboundCount > limits.inbound || outboundCount > limits.outbound {
             problems.append("peer pool: \(inboundCount) inbound / \(outboundCount) outbound exceed the limits")
         }
-        for (subnet, count) in inboundPerSubnet.sorted(by: { $0.value < $1.value }) where count > limits.inboundPerSubnet || count <= 0 {
+        for (subnet, count) in inboundPerSubnet.sorted(by: { $0.value < $1.value })
+        where count > limits.inboundPerSubnet || count <= 0 {
             problems.append("peer pool: subnet \(subnet) counts \(count) inbound connections")
         }
         if Set(slots.keys) != live {

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import KaryonsCore
 
 /// The handshake, one message at a time, on both sides (DESIGN.md "Handshake"; RELIABILITY.md 12-20).
@@ -37,8 +38,14 @@ import Testing
         let dialler = F.identity(F.small, protocols: [F.chat, F.files])
         let listener = F.identity(F.large, protocols: [F.chat])
         let (outbound, inbound) = handshake(dialler: dialler, listener: listener)
-        #expect(inbound == .completed(HandshakeResult(peerID: F.small, version: Version(0, 1, 0), protocols: [.ping, "CHAT"])))
-        #expect(outbound == .completed(HandshakeResult(peerID: F.large, version: Version(0, 1, 0), protocols: [.ping, "CHAT"])))
+        #expect(
+            inbound
+                == .completed(HandshakeResult(peerID: F.small, version: Version(0, 1, 0), protocols: [.ping, "CHAT"]))
+        )
+        #expect(
+            outbound
+                == .completed(HandshakeResult(peerID: F.large, version: Version(0, 1, 0), protocols: [.ping, "CHAT"]))
+        )
     }
 
     @Test func diallerSendsVersionWithEveryProtocolAndTheListenerAnswersVerackWithItsOwnID() {
@@ -46,9 +53,21 @@ import Testing
         var outbound = HandshakeMachine(dialling: nil, identity: dialler, timeout: timeout)
         #expect(outbound.deadline == nil)
         let start = outbound.start(now: F.t(1))
-        #expect(start == .send(.version(VersionMessage(
-            peerID: F.small, version: Version(0, 1, 0),
-            protocols: [ProtocolOffer(id: .ping, version: Version(0, 1, 0)), ProtocolOffer(id: "CHAT", version: Version(0, 1, 0))]))))
+        #expect(
+            start
+                == .send(
+                    .version(
+                        VersionMessage(
+                            peerID: F.small,
+                            version: Version(0, 1, 0),
+                            protocols: [
+                                ProtocolOffer(id: .ping, version: Version(0, 1, 0)),
+                                ProtocolOffer(id: "CHAT", version: Version(0, 1, 0)),
+                            ]
+                        )
+                    )
+                )
+        )
         #expect(outbound.deadline == F.t(3))
 
         var inbound = HandshakeMachine(listeningAt: F.t(1), identity: F.identity(F.large), timeout: timeout)
@@ -56,8 +75,7 @@ import Testing
             Issue.record("the listener must accept")
             return
         }
-        #expect(inbound.acceptance(of: result) == .verack(VerackMessage(
-            peerID: F.large, version: Version(0, 1, 0), outcome: .accepted(protocols: [.ping]))))
+        #expect(inbound.acceptance(of: result) == F.accepted(by: F.large, [.ping]))
         #expect(outbound.acceptance(of: result) == nil, "the dialler answers nothing")
     }
 
@@ -81,8 +99,10 @@ import Testing
     @Test func protocolWhoseVersionTheListenerDoesNotAcceptIsLeftOut() {
         let oldChat = ProtocolSpec(id: "CHAT", version: F.v010)
         let newChat = ProtocolSpec(id: "CHAT", version: ProtocolVersion(Version(0, 2, 0)))
-        let (outbound, inbound) = handshake(dialler: F.identity(F.small, protocols: [oldChat]),
-                                            listener: F.identity(F.large, protocols: [newChat]))
+        let (outbound, inbound) = handshake(
+            dialler: F.identity(F.small, protocols: [oldChat]),
+            listener: F.identity(F.large, protocols: [newChat])
+        )
         #expect(inbound == .completed(HandshakeResult(peerID: F.small, version: Version(0, 1, 0), protocols: [.ping])))
         #expect(outbound == .completed(HandshakeResult(peerID: F.large, version: Version(0, 1, 0), protocols: [.ping])))
     }
@@ -92,16 +112,20 @@ import Testing
     @Test func listenerRefusesAnIncompatibleNetworkVersionWithVerackRejected() {
         let dialler = F.identity(F.small, version: ProtocolVersion(Version(0, 2, 0)))
         let (outbound, inbound) = handshake(dialler: dialler, listener: F.identity(F.large))
-        #expect(inbound == .fail(.incompatibleVersion(Version(0, 2, 0)), sending: .verack(VerackMessage(
-            peerID: F.large, version: Version(0, 1, 0), outcome: .rejected(.incompatibleVersion)))))
+        #expect(
+            inbound
+                == .fail(.incompatibleVersion(Version(0, 2, 0)), sending: F.rejected(by: F.large, .incompatibleVersion))
+        )
         #expect(outbound == .fail(.refusedByRemote(.incompatibleVersion), sending: nil))
     }
 
     @Test func diallerRefusesAListenerWhoseVersionItDoesNotAcceptWithShutdown() {
         // The listener accepts anything from 0.1.0 on; the dialler (0.2.0) accepts only ^0.2.0.
         let lenient = ProtocolVersion(Version(0, 1, 0), requirement: try! VersionRequirement(parsing: ">=0.1.0"))
-        let (outbound, inbound) = handshake(dialler: F.identity(F.small, version: ProtocolVersion(Version(0, 2, 0))),
-                                            listener: F.identity(F.large, version: lenient))
+        let (outbound, inbound) = handshake(
+            dialler: F.identity(F.small, version: ProtocolVersion(Version(0, 2, 0))),
+            listener: F.identity(F.large, version: lenient)
+        )
         guard case .completed = inbound else {
             Issue.record("the listener accepts 0.2.0: \(inbound)")
             return
@@ -112,20 +136,29 @@ import Testing
     @Test func listenerRefusesADiallerWithoutPing() {
         let noPing = HandshakeIdentity(id: F.small, networkVersion: F.v010, protocols: [F.chat])
         let (outbound, inbound) = handshake(dialler: noPing, listener: F.identity(F.large, protocols: [F.chat]))
-        #expect(inbound == .fail(.mandatoryProtocolMissing(.ping), sending: .verack(VerackMessage(
-            peerID: F.large, version: Version(0, 1, 0), outcome: .rejected(.mandatoryProtocolMissing)))))
+        #expect(
+            inbound
+                == .fail(.mandatoryProtocolMissing(.ping), sending: F.rejected(by: F.large, .mandatoryProtocolMissing))
+        )
         #expect(outbound == .fail(.refusedByRemote(.mandatoryProtocolMissing), sending: nil))
     }
 
     @Test func eachSideRefusesWhenItsOwnMandatoryProtocolIsMissing() {
         let mandatoryChat = ProtocolSpec(id: "CHAT", version: F.v010, isMandatory: true)
         // The listener requires CHAT; the dialler does not run it.
-        let (_, inbound) = handshake(dialler: F.identity(F.small), listener: F.identity(F.large, protocols: [mandatoryChat]))
-        #expect(inbound == .fail(.mandatoryProtocolMissing("CHAT"), sending: .verack(VerackMessage(
-            peerID: F.large, version: Version(0, 1, 0), outcome: .rejected(.mandatoryProtocolMissing)))))
+        let (_, inbound) = handshake(
+            dialler: F.identity(F.small),
+            listener: F.identity(F.large, protocols: [mandatoryChat])
+        )
+        #expect(
+            inbound
+                == .fail(.mandatoryProtocolMissing("CHAT"), sending: F.rejected(by: F.large, .mandatoryProtocolMissing))
+        )
         // The dialler requires CHAT; the listener does not run it, accepts, and is refused by Shutdown.
-        let (outbound, listenerSide) = handshake(dialler: F.identity(F.small, protocols: [mandatoryChat]),
-                                                 listener: F.identity(F.large))
+        let (outbound, listenerSide) = handshake(
+            dialler: F.identity(F.small, protocols: [mandatoryChat]),
+            listener: F.identity(F.large)
+        )
         guard case .completed = listenerSide else {
             Issue.record("the listener has no reason to refuse: \(listenerSide)")
             return
@@ -136,21 +169,30 @@ import Testing
     @Test func selfConnectionIsRefusedOnBothSides() {
         let me = F.identity(F.small)
         var inbound = HandshakeMachine(listeningAt: F.t(0), identity: me, timeout: timeout)
-        #expect(inbound.received(me.versionMessage) == .fail(.selfConnection, sending: .verack(VerackMessage(
-            peerID: F.small, version: Version(0, 1, 0), outcome: .rejected(.selfConnection)))))
+        #expect(
+            inbound.received(me.versionMessage)
+                == .fail(.selfConnection, sending: F.rejected(by: F.small, .selfConnection))
+        )
 
         var outbound = HandshakeMachine(dialling: nil, identity: me, timeout: timeout)
         _ = outbound.start(now: F.t(0))
-        let ownVerack = PeerMessage.verack(VerackMessage(peerID: F.small, version: Version(0, 1, 0),
-                                                         outcome: .accepted(protocols: [.ping])))
+        let ownVerack = F.accepted(by: F.small, [.ping])
         #expect(outbound.received(ownVerack) == .fail(.selfConnection, sending: .shutdown(.selfConnection)))
     }
 
     @Test func diallerClosesWhenTheListenerIsNotTheExpectedPeer() {
-        let (outbound, _) = handshake(dialler: F.identity(F.small), listener: F.identity(F.large),
-                                      expected: PeerID(0, 0, 0, 0x0C))
-        #expect(outbound == .fail(.unexpectedPeer(expected: PeerID(0, 0, 0, 0x0C), actual: F.large),
-                                  sending: .shutdown(.none)))
+        let (outbound, _) = handshake(
+            dialler: F.identity(F.small),
+            listener: F.identity(F.large),
+            expected: PeerID(0, 0, 0, 0x0C)
+        )
+        #expect(
+            outbound
+                == .fail(
+                    .unexpectedPeer(expected: PeerID(0, 0, 0, 0x0C), actual: F.large),
+                    sending: .shutdown(.none)
+                )
+        )
         let (matching, _) = handshake(dialler: F.identity(F.small), listener: F.identity(F.large), expected: F.large)
         guard case .completed = matching else {
             Issue.record("the expected ID must be accepted: \(matching)")
@@ -161,16 +203,14 @@ import Testing
     @Test func diallerRefusesAVerackListingAProtocolItDidNotOffer() {
         var outbound = HandshakeMachine(dialling: nil, identity: F.identity(F.small), timeout: timeout)
         _ = outbound.start(now: F.t(0))
-        let verack = PeerMessage.verack(VerackMessage(peerID: F.large, version: Version(0, 1, 0),
-                                                      outcome: .accepted(protocols: [.ping, "CHAT"])))
+        let verack = F.accepted(by: F.large, [.ping, "CHAT"])
         #expect(outbound.received(verack) == .fail(.unofferedProtocol("CHAT"), sending: .shutdown(.malformedMessage)))
     }
 
     @Test func remoteRefusalsEndTheHandshakeWithoutAnAnswer() {
         var outbound = HandshakeMachine(dialling: nil, identity: F.identity(F.small), timeout: timeout)
         _ = outbound.start(now: F.t(0))
-        let rejected = PeerMessage.verack(VerackMessage(peerID: F.large, version: Version(0, 1, 0),
-                                                        outcome: .rejected(.noFreeSlot)))
+        let rejected = F.rejected(by: F.large, .noFreeSlot)
         #expect(outbound.received(rejected) == .fail(.refusedByRemote(.noFreeSlot), sending: nil))
         #expect(outbound.isFinished)
 
@@ -185,12 +225,13 @@ import Testing
     // MARK: Out of order (RELIABILITY.md 14)
 
     @Test func listenerRefusesAnythingButVersionFirst() {
-        let verack = PeerMessage.verack(VerackMessage(peerID: F.small, version: Version(0, 1, 0),
-                                                      outcome: .accepted(protocols: [.ping])))
+        let verack = F.accepted(by: F.small, [.ping])
         for message in [verack, PeerMessage.protocol(id: .ping, payload: F.ping(Nonce(1, 2, 3, 4)))] {
             var inbound = HandshakeMachine(listeningAt: F.t(0), identity: F.identity(F.large), timeout: timeout)
-            #expect(inbound.received(message) == .fail(.unexpectedMessage(message.kind), sending: .verack(VerackMessage(
-                peerID: F.large, version: Version(0, 1, 0), outcome: .rejected(.malformedMessage)))))
+            #expect(
+                inbound.received(message)
+                    == .fail(.unexpectedMessage(message.kind), sending: F.rejected(by: F.large, .malformedMessage))
+            )
         }
     }
 
@@ -199,14 +240,20 @@ import Testing
         for message in [version, PeerMessage.protocol(id: "CHAT", payload: [1, 2, 3])] {
             var outbound = HandshakeMachine(dialling: nil, identity: F.identity(F.small), timeout: timeout)
             _ = outbound.start(now: F.t(0))
-            #expect(outbound.received(message) == .fail(.unexpectedMessage(message.kind), sending: .shutdown(.malformedMessage)))
+            #expect(
+                outbound.received(message)
+                    == .fail(.unexpectedMessage(message.kind), sending: .shutdown(.malformedMessage))
+            )
         }
     }
 
     @Test func malformedFrameFailsTheHandshakeWithMalformedMessage() {
         var outbound = HandshakeMachine(dialling: nil, identity: F.identity(F.small), timeout: timeout)
         _ = outbound.start(now: F.t(0))
-        #expect(outbound.malformed(.unknownKind(0x7F)) == .fail(.malformed(.unknownKind(0x7F)), sending: .shutdown(.malformedMessage)))
+        #expect(
+            outbound.malformed(.unknownKind(0x7F))
+                == .fail(.malformed(.unknownKind(0x7F)), sending: .shutdown(.malformedMessage))
+        )
     }
 
     // MARK: Timeout (RELIABILITY.md 12)
@@ -215,8 +262,7 @@ import Testing
         var inbound = HandshakeMachine(listeningAt: F.t(10), identity: F.identity(F.large), timeout: timeout)
         #expect(inbound.deadline == F.t(12))
         #expect(inbound.timeout(now: F.t(11.999)) == .wait, "a spurious early call changes nothing")
-        #expect(inbound.timeout(now: F.t(12)) == .fail(.timeout, sending: .verack(VerackMessage(
-            peerID: F.large, version: Version(0, 1, 0), outcome: .rejected(.timeout)))))
+        #expect(inbound.timeout(now: F.t(12)) == .fail(.timeout, sending: F.rejected(by: F.large, .timeout)))
     }
 
     @Test func diallerGivesUpTwoSecondsAfterSendingVersion() {
@@ -234,14 +280,18 @@ import Testing
         var rng = SplitMix64(seed: seed)
         func randomSpecs() -> [ProtocolSpec] {
             ["P", "Q", "R", "S"].compactMap { (name: ProtocolID) -> ProtocolSpec? in
-                rng.chance(0.5) ? ProtocolSpec(id: name, version: ProtocolVersion(Version(0, UInt32(rng.uniform(below: 2)), 0))) : nil
+                rng.chance(0.5)
+                    ? ProtocolSpec(id: name, version: ProtocolVersion(Version(0, UInt32(rng.uniform(below: 2)), 0)))
+                    : nil
             }
         }
         let (mine, theirs) = (randomSpecs(), randomSpecs())
         // Caret requirements on 0.x versions accept exactly the same minor: compatibility is symmetric.
-        let expected: Set<ProtocolID> = Set(mine.filter { spec in
-            theirs.contains { $0.id == spec.id && $0.version.version == spec.version.version }
-        }.map(\.id)).union([.ping])
+        let expected: Set<ProtocolID> = Set(
+            mine.filter { spec in
+                theirs.contains { $0.id == spec.id && $0.version.version == spec.version.version }
+            }.map(\.id)
+        ).union([.ping])
         let a = F.identity(F.small, protocols: mine)
         let b = F.identity(F.large, protocols: theirs)
         for (dialler, listener) in [(a, b), (b, a)] {

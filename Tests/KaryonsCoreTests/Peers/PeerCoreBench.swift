@@ -1,4 +1,5 @@
 import Testing
+
 @testable import KaryonsCore
 
 /// Drives a `PeerCore` directly with its `CoreContext`, the way `NodeCore` does, so tests can see
@@ -105,9 +106,14 @@ struct PeerBench {
 
     /// Takes and decodes every frame queued on `id` (as the driver would), forgetting a closed connection.
     mutating func sent(on id: ConnectionID) -> [PeerMessage] {
-        guard let taken = cx.connections.modify(id, { connection -> ([UInt8], Bool) in
-            (connection.outbox.takeBytes(), connection.isClosing)
-        }) else { return [] }
+        guard
+            let taken = cx.connections.modify(
+                id,
+                { connection -> ([UInt8], Bool) in
+                    (connection.outbox.takeBytes(), connection.isClosing)
+                }
+            )
+        else { return [] }
         if taken.1 { cx.connections.remove(id) }
         var decoder = FrameDecoder()
         decoder.feed(taken.0)

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import KaryonsCore
 
 /// The peer half composed: dials, handshakes, the pool, signals to discovery, commands, shutdown.
@@ -49,7 +50,7 @@ import Testing
         bench.drain()
         #expect(bench.dial(F.endpoint("10.0.0.3", 7000), expected: F.large) == nil)
         #expect(bench.dial(F.endpoint("10.0.0.4", 7000), expected: F.small) == nil)
-        let failures = bench.signals.filter { if case .dialFailed = $0 { return true } else { return false } }
+        let failures = bench.signals.filter(\.isDialFailed)
         #expect(failures.count == 2)
         #expect(bench.core.pool.outboundCount == 1)
     }
@@ -58,7 +59,10 @@ import Testing
         var bench = PeerBench { $0.slots.outbound = 1 }
         #expect(bench.dial(remoteEndpoint) != nil)
         #expect(bench.dial(F.endpoint("10.0.0.3", 7000)) == nil)
-        #expect(bench.signals.last == .dialFailed(F.endpoint("10.0.0.3", 7000), expected: nil, reason: "no free outbound slot"))
+        #expect(
+            bench.signals.last
+                == .dialFailed(F.endpoint("10.0.0.3", 7000), expected: nil, reason: "no free outbound slot")
+        )
     }
 
     @Test func verackFromAnotherIDThanExpectedClosesAndFailsTheDial() {
@@ -70,8 +74,15 @@ import Testing
         #expect(bench.sent(on: id) == [.shutdown(.none)])
         bench.drain()
         #expect(bench.closed(id))
-        #expect(bench.signals == [.dialFailed(remoteEndpoint, expected: F.large,
-                                              reason: HandshakeFailure.unexpectedPeer(expected: F.large, actual: other).description)])
+        #expect(
+            bench.signals == [
+                .dialFailed(
+                    remoteEndpoint,
+                    expected: F.large,
+                    reason: HandshakeFailure.unexpectedPeer(expected: F.large, actual: other).description
+                )
+            ]
+        )
         #expect(bench.core.connectedPeers.isEmpty)
         bench.expectConsistent()
     }
@@ -79,7 +90,7 @@ import Testing
     @Test func handshakeRefusedByTheRemoteFailsTheDialWithItsReason() {
         var bench = PeerBench()
         let id = bench.dialAndConnect(remoteEndpoint)
-        bench.receive(.verack(VerackMessage(peerID: F.large, version: Version(0, 1, 0), outcome: .rejected(.incompatibleVersion))), on: id)
+        bench.receive(F.rejected(by: F.large, .incompatibleVersion), on: id)
         bench.drain()
         #expect(bench.events.contains(.handshakeFailed(remoteEndpoint, .incompatibleVersion, byRemote: true)))
         #expect(bench.closed(id))
@@ -142,7 +153,7 @@ import Testing
         bench.drain()
         #expect(bench.closed(silent))
         #expect(bench.events.contains(.handshakeFailed(F.endpoint("10.0.1.1", 40000), .timeout, byRemote: false)))
-        #expect(bench.sent(on: silent) == [.verack(VerackMessage(peerID: F.small, version: Version(0, 1, 0), outcome: .rejected(.timeout)))])
+        #expect(bench.sent(on: silent) == [F.rejected(by: F.small, .timeout)])
         #expect(bench.cx.deadlines.isEmpty)
         // The slot is free again: the next connection gets a handshake, not a refusal.
         let next = bench.accept(from: F.endpoint("10.0.2.1", 40000))
@@ -173,11 +184,11 @@ import Testing
         var bench = PeerBench()
         let id = bench.accept(from: F.endpoint("10.0.1.1", 40000))
         bench.receive(.protocol(id: "CHAT", payload: [1]), on: id)
-        #expect(bench.sent(on: id) == [.verack(VerackMessage(peerID: F.small, version: Version(0, 1, 0), outcome: .rejected(.malformedMessage)))])
+        #expect(bench.sent(on: id) == [F.rejected(by: F.small, .malformedMessage)])
         bench.drain()
         #expect(bench.closed(id))
         #expect(bench.cx.statistics.protocolViolations == 1)
-        #expect(!bench.outputs.contains { if case .deliver = $0 { return true } else { return false } })
+        #expect(!bench.outputs.containsDelivery())
     }
 
     @Test func duplicateInboundPeerIsRefusedWithDuplicatePeer() {
@@ -185,7 +196,7 @@ import Testing
         let first = bench.inboundPeer(F.large, from: F.endpoint("10.0.1.1", 40000))
         let second = bench.accept(from: F.endpoint("10.0.1.1", 40001))
         bench.receive(PeerBench.version(from: F.large), on: second)
-        #expect(bench.sent(on: second) == [.verack(VerackMessage(peerID: F.small, version: Version(0, 1, 0), outcome: .rejected(.duplicatePeer)))])
+        #expect(bench.sent(on: second) == [F.rejected(by: F.small, .duplicatePeer)])
         bench.drain()
         #expect(bench.events.contains(.handshakeFailed(F.endpoint("10.0.1.1", 40001), .duplicatePeer, byRemote: false)))
         #expect(bench.core.connection(of: F.large) == first)
@@ -219,9 +230,13 @@ import Testing
         #expect(bench.closed(loser))
         #expect(!bench.closed(keeper))
         let loserFrames = bench.sent(on: loser)
-        #expect(loserFrames.contains(.shutdown(.duplicatePeer)) || loserFrames.contains(
-            .verack(VerackMessage(peerID: local, version: Version(0, 1, 0), outcome: .rejected(.duplicatePeer)))),
-            "the loser is told why: \(loserFrames)")
+        #expect(
+            loserFrames.contains(.shutdown(.duplicatePeer))
+                || loserFrames.contains(
+                    F.rejected(by: local, .duplicatePeer)
+                ),
+            "the loser is told why: \(loserFrames)"
+        )
         #expect(bench.core.connectedPeers.map(\.id) == [remote])
         bench.expectConsistent()
     }
@@ -261,9 +276,13 @@ import Testing
         bench.receive(.protocol(id: "FILES", payload: [1, 2]), on: id)
         #expect(bench.sent(on: id) == [.shutdown(.malformedMessage)])
         bench.drain()
-        #expect(bench.outputs.contains(.peerDisconnected(F.large, reason: .protocolViolation("protocol FILES was not negotiated"))))
+        #expect(
+            bench.outputs.contains(
+                .peerDisconnected(F.large, reason: .protocolViolation("protocol FILES was not negotiated"))
+            )
+        )
         #expect(bench.cx.statistics.protocolViolations == 1)
-        #expect(!bench.outputs.contains { if case .deliver = $0 { return true } else { return false } })
+        #expect(!bench.outputs.containsDelivery())
     }
 
     @Test func negotiatedFramesAreDeliveredAndPingsAnswered() {
@@ -274,8 +293,10 @@ import Testing
         bench.drain()
         #expect(bench.outputs.contains(.deliver(from: F.large, protocolID: "CHAT", payload: [104, 105])))
         #expect(bench.sent(on: id) == [.protocol(id: .ping, payload: F.pong(Nonce(1, 2, 3, 4)))])
-        #expect(!bench.outputs.contains { if case .deliver(_, .ping, _) = $0 { return true } else { return false } },
-                "PING never reaches the application")
+        #expect(
+            !bench.outputs.containsDelivery(of: .ping),
+            "PING never reaches the application"
+        )
     }
 
     @Test func keepAlivePingsEveryIntervalAndDropsAfterThreeMisses() throws {
@@ -283,7 +304,9 @@ import Testing
         let id = bench.outboundPeer(F.large, at: remoteEndpoint)
         bench.advance(to: F.t(20))
         let first = bench.sent(on: id)
-        guard case .protocol(.ping, let payload)? = first.first, case .ping(let nonce) = try PingPayload(parsing: payload) else {
+        guard case .protocol(.ping, let payload)? = first.first,
+            case .ping(let nonce) = try PingPayload(parsing: payload)
+        else {
             Issue.record("a ping must go out at 20 s: \(first)")
             return
         }
@@ -316,8 +339,12 @@ import Testing
             if case .sendDropped(_, _, let reason) = event { return reason }
             return nil
         }
-        #expect(drops == ["peer not connected", "protocol not negotiated with this peer", "PING belongs to the core",
-                          "payload too large for a frame"])
+        #expect(
+            drops == [
+                "peer not connected", "protocol not negotiated with this peer", "PING belongs to the core",
+                "payload too large for a frame",
+            ]
+        )
         #expect(bench.cx.statistics.sendsDropped == 4)
         #expect(bench.sent(on: id).isEmpty)
         #expect(bench.core.connectedPeers.count == 1, "dropping a message does not drop the peer")
@@ -379,7 +406,12 @@ import Testing
     @Test func peerThatLetsTooMuchPileUpIsClosedWithSendStalled() {
         var bench = PeerBench { $0.peers.sendQueueBytesMax = 10_000 }
         let id = bench.outboundPeer(F.large, at: remoteEndpoint)
-        for _ in 0..<20 { bench.core.command(.send(to: F.large, protocolID: "CHAT", payload: [UInt8](repeating: 1, count: 1000)), &bench.cx) }
+        for _ in 0..<20 {
+            bench.core.command(
+                .send(to: F.large, protocolID: "CHAT", payload: [UInt8](repeating: 1, count: 1000)),
+                &bench.cx
+            )
+        }
         bench.drain()
         #expect(bench.outputs.contains(.peerDisconnected(F.large, reason: .sendStalled)))
         let queued = bench.sent(on: id)

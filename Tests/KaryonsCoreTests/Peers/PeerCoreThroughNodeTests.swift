@@ -1,4 +1,5 @@
 import Testing
+
 @testable import KaryonsCore
 
 /// The peer half through `NodeCore`, in bytes: a scripted remote reads our frames and answers.
@@ -7,11 +8,11 @@ import Testing
     let dialler = F.endpoint("10.0.0.9", 40000)
 
     func verack(_ id: PeerID, _ protocols: [ProtocolID] = [.ping, "CHAT"]) -> PeerMessage {
-        .verack(VerackMessage(peerID: id, version: Version(0, 1, 0), outcome: .accepted(protocols: protocols)))
+        F.accepted(by: id, protocols)
     }
 
     func rejection(_ reason: DisconnectReason) -> PeerMessage {
-        .verack(VerackMessage(peerID: F.small, version: Version(0, 1, 0), outcome: .rejected(reason)))
+        F.rejected(by: F.small, reason)
     }
 
     @Test func inboundHandshakeFedOneByteAtATimeThenMessagesFlow() {
@@ -68,7 +69,11 @@ import Testing
         _ = remote.read(&scripted)
         remote.send(version, to: &scripted)
         #expect(remote.read(&scripted) == [.shutdown(.malformedMessage)])
-        #expect(scripted.outputs.contains(.peerDisconnected(F.large, reason: .protocolViolation("version after the handshake"))))
+        #expect(
+            scripted.outputs.contains(
+                .peerDisconnected(F.large, reason: .protocolViolation("version after the handshake"))
+            )
+        )
         scripted.expectConsistent()
     }
 
@@ -82,7 +87,9 @@ import Testing
 
         scripted.advance(to: F.t(20))
         let sent = remote.read(&scripted)
-        guard case .protocol(.ping, let payload)? = sent.first, case .ping(let nonce) = try PingPayload(parsing: payload) else {
+        guard case .protocol(.ping, let payload)? = sent.first,
+            case .ping(let nonce) = try PingPayload(parsing: payload)
+        else {
             Issue.record("a ping must go out at 20 s: \(sent)")
             return
         }
@@ -133,10 +140,10 @@ import Testing
         var peer = try #require(dialled)
         _ = peer.read(&scripted)
         peer.send(verack(F.large), to: &scripted)
-        let flood = (0..<1_000).map { scripted.accept(from: F.endpoint("203.0.113.\(1 + $0 % 250)", UInt16(20_000 + $0))) }
-        let closed = Set(scripted.outputs.compactMap { output -> ConnectionID? in
-            if case .close(let id) = output { return id } else { return nil }
-        })
+        let flood = (0..<1_000).map {
+            scripted.accept(from: F.endpoint("203.0.113.\(1 + $0 % 250)", UInt16(20_000 + $0)))
+        }
+        let closed = Set(scripted.outputs.compactMap(\.closedConnection))
         let refusedAtOnce = flood.filter { closed.contains($0.connection) }.count
         #expect(refusedAtOnce == 998, "the subnet cap admits 2")
         #expect(scripted.node.connectionCount(.peer) == 3)
@@ -145,7 +152,9 @@ import Testing
         #expect(scripted.node.connectionCount(.peer) == 1)
         scripted.advance(to: F.t(20))
         let sent = peer.read(&scripted)
-        guard case .protocol(.ping, let payload)? = sent.first, case .ping(let nonce) = try PingPayload(parsing: payload) else {
+        guard case .protocol(.ping, let payload)? = sent.first,
+            case .ping(let nonce) = try PingPayload(parsing: payload)
+        else {
             Issue.record("the established peer is still pinged: \(sent)")
             return
         }
@@ -176,6 +185,6 @@ import Testing
         scripted.expectConsistent()
         // Late events about the old connections are dropped.
         inbound.send(F.identity(F.large).versionMessage, to: &scripted)
-        #expect(!scripted.outputs.contains { if case .peerConnected = $0 { return true } else { return false } })
+        #expect(scripted.outputs.filter(\.isPeerConnected).isEmpty)
     }
 }

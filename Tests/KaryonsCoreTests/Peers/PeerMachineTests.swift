@@ -1,4 +1,5 @@
 import Testing
+
 @testable import KaryonsCore
 
 /// Dispatch by protocol ID and flow control of one established peer (RELIABILITY.md 42, 43).
@@ -12,8 +13,18 @@ import Testing
     ) -> PeerMachine {
         var peers = NodeConfiguration.Peers()
         configure(&peers)
-        let info = PeerInfo(id: F.large, direction: .outbound, endpoint: F.endpoint("10.0.0.2", 7000), protocols: protocols)
-        return PeerMachine(info: info, settings: PeerMachine.Settings(peers), now: .zero, isSendQueueHigh: isSendQueueHigh)
+        let info = PeerInfo(
+            id: F.large,
+            direction: .outbound,
+            endpoint: F.endpoint("10.0.0.2", 7000),
+            protocols: protocols
+        )
+        return PeerMachine(
+            info: info,
+            settings: PeerMachine.Settings(peers),
+            now: .zero,
+            isSendQueueHigh: isSendQueueHigh
+        )
     }
 
     /// `PeerMachine.admitSend`, outside `#expect` (which cannot take a mutating call).
@@ -35,14 +46,20 @@ import Testing
 
     @Test func frameOfAProtocolThatWasNotNegotiatedClosesTheConnection() {
         var peer = machine(protocols: [.ping])
-        #expect(peer.received(.protocol(id: "CHAT", payload: [1]), now: F.t(1))
-            == .close(.protocolViolation("protocol CHAT was not negotiated"), sending: .malformedMessage))
+        #expect(
+            peer.received(.protocol(id: "CHAT", payload: [1]), now: F.t(1))
+                == .close(.protocolViolation("protocol CHAT was not negotiated"), sending: .malformedMessage)
+        )
     }
 
     @Test func malformedPingPayloadIsAProtocolViolation() {
         var peer = machine()
-        guard case .close(.protocolViolation, sending: .malformedMessage)
-            = peer.received(.protocol(id: .ping, payload: [7]), now: F.t(1)) else {
+        guard
+            case .close(.protocolViolation, sending: .malformedMessage) = peer.received(
+                .protocol(id: .ping, payload: [7]),
+                now: F.t(1)
+            )
+        else {
             Issue.record("a 1-byte PING payload must close the connection")
             return
         }
@@ -51,12 +68,17 @@ import Testing
     @Test func handshakeMessagesAfterTheHandshakeAreViolations() {
         var peer = machine()
         let version = F.identity(F.large).versionMessage
-        #expect(peer.received(version, now: F.t(1)) == .close(.protocolViolation("version after the handshake"), sending: .malformedMessage))
+        #expect(
+            peer.received(version, now: F.t(1))
+                == .close(.protocolViolation("version after the handshake"), sending: .malformedMessage)
+        )
     }
 
     @Test func remoteShutdownRemovesThePeerWithItsReason() {
         var peer = machine()
-        #expect(peer.received(.shutdown(.shuttingDown), now: F.t(1)) == .close(.remoteShutdown(.shuttingDown), sending: nil))
+        #expect(
+            peer.received(.shutdown(.shuttingDown), now: F.t(1)) == .close(.remoteShutdown(.shuttingDown), sending: nil)
+        )
     }
 
     @Test func threeMissedPingsCloseWithPingTimeout() {

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import KaryonsCore
 
 /// Slots, the inbound subnet cap, duplicates and the simultaneous-open tie-break
@@ -14,7 +15,9 @@ import Testing
 
     @Test func inboundSlotsRunOutAndComeBackOnRelease() {
         var pool = pool(inbound: 3, perSubnet: 10)
-        for slot in 0..<3 { #expect(pool.openInbound(connection(UInt32(slot)), from: IPAddress("10.0.\(slot).1")!) == nil) }
+        for slot in 0..<3 {
+            #expect(pool.openInbound(connection(UInt32(slot)), from: IPAddress("10.0.\(slot).1")!) == nil)
+        }
         #expect(pool.openInbound(connection(3), from: IPAddress("10.0.9.1")!) == .noFreeSlot)
         #expect(pool.inboundCount == 3)
         pool.release(connection(1))
@@ -87,7 +90,7 @@ import Testing
         let remote = localIsSmaller ? F.large : F.small
         var pool = pool(local: local)
         let outbound = connection(0)  // Dialled by local.
-        let inbound = connection(1)   // Dialled by remote.
+        let inbound = connection(1)  // Dialled by remote.
         pool.openOutbound(outbound)
         #expect(pool.openInbound(inbound, from: .loopbackV4) == nil)
         let keeper = localIsSmaller ? outbound : inbound

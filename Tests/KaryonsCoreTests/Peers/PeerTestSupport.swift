@@ -43,4 +43,61 @@ enum PeerFixtures {
     }
 
     static func endpoint(_ address: String, _ port: UInt16) -> Endpoint { .tcp(IPAddress(address)!, port) }
+
+    /// The Verack of `id` (network version 0.1.0) accepting `protocols`.
+    static func accepted(by id: PeerID, _ protocols: [ProtocolID]) -> PeerMessage {
+        .verack(VerackMessage(peerID: id, version: Version(0, 1, 0), outcome: .accepted(protocols: protocols)))
+    }
+
+    /// The Verack of `id` (network version 0.1.0) rejecting with `reason`.
+    static func rejected(by id: PeerID, _ reason: DisconnectReason) -> PeerMessage {
+        .verack(VerackMessage(peerID: id, version: Version(0, 1, 0), outcome: .rejected(reason)))
+    }
+}
+
+// Pattern tests as properties and methods, so that expectations stay one short line.
+
+extension NodeOutput {
+    /// True for `.deliver` (of `protocolID`, if given).
+    func isDelivery(of protocolID: ProtocolID? = nil) -> Bool {
+        guard case .deliver(_, let delivered, _) = self else { return false }
+        return protocolID.map { $0 == delivered } ?? true
+    }
+
+    var isPeerConnected: Bool {
+        if case .peerConnected = self { return true }
+        return false
+    }
+
+    /// The connection of a `.close`.
+    var closedConnection: ConnectionID? {
+        if case .close(let id) = self { return id }
+        return nil
+    }
+}
+
+extension NodeEvent {
+    /// True for `.handshakeFailed` with this reason and side, whatever the endpoint.
+    func isHandshakeFailure(_ reason: DisconnectReason, byRemote: Bool) -> Bool {
+        if case .handshakeFailed(_, reason, byRemote) = self { return true }
+        return false
+    }
+}
+
+extension [NodeOutput] {
+    /// True if any output is a `.deliver` (of `protocolID`, if given).
+    func containsDelivery(of protocolID: ProtocolID? = nil) -> Bool { contains { $0.isDelivery(of: protocolID) } }
+}
+
+extension [NodeEvent] {
+    func containsHandshakeFailure(_ reason: DisconnectReason, byRemote: Bool) -> Bool {
+        contains { $0.isHandshakeFailure(reason, byRemote: byRemote) }
+    }
+}
+
+extension CoreSignal {
+    var isDialFailed: Bool {
+        if case .dialFailed = self { return true }
+        return false
+    }
 }

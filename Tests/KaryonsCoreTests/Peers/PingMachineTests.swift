@@ -1,4 +1,5 @@
 import Testing
+
 @testable import KaryonsCore
 
 /// The keep-alive protocol: 20 s interval, 2 s timeout, 3 consecutive misses (RELIABILITY.md 41).
@@ -155,7 +156,10 @@ import Testing
         let missesMax = 1 + rng.index(below: 5)
         let interval = Duration.seconds(1 + rng.uniform(below: 30))
         let timeout = Duration.milliseconds(100 + rng.uniform(below: 5_000))
-        var machine = PingMachine(settings: .init(interval: interval, timeout: timeout, missesMax: missesMax), now: .zero)
+        var machine = PingMachine(
+            settings: .init(interval: interval, timeout: timeout, missesMax: missesMax),
+            now: .zero
+        )
         var pings = 0
         var now = Instant.zero
         while let deadline = machine.nextDeadline, pings <= missesMax + 1 {

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import KaryonsCore
 
 /// A `NodeCore` under test, driven by scripted inputs, with every output it produced.

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import KaryonsCore
 
 /// A small deterministic network of `NodeCore`s for tests: one virtual clock, zero-latency in-order
@@ -69,7 +70,9 @@ struct TestNetwork {
 
     /// Node `from` dials node `to`'s peer listener, as discovery would (expecting its ID if asked).
     mutating func dial(from: Int, to: Int, expectingID: Bool = true) {
-        guard let endpoint = nodes[to].configuration.peerListener else { preconditionFailure("node \(to) does not listen") }
+        guard let endpoint = nodes[to].configuration.peerListener else {
+            preconditionFailure("node \(to) does not listen")
+        }
         nodes[from].testsOnly_dial(endpoint, expected: expectingID ? nodes[to].id : nil, now: now)
         collect(from)
     }
@@ -159,7 +162,12 @@ struct TestNetwork {
             }
         case .pauseReading(let id, let paused):
             let end = End(node: index, connection: id)
-            if paused { readPaused.insert(end) } else { readPaused.remove(end); flush(end) }
+            if paused {
+                readPaused.insert(end)
+            } else {
+                readPaused.remove(end)
+                flush(end)
+            }
         case .sendDatagram(let datagram, let destination):
             sendDatagram(datagram, from: index, to: destination)
         case .peerConnected, .peerDisconnected, .deliver, .event, .stopped:
@@ -216,10 +224,13 @@ struct TestNetwork {
     }
 
     private mutating func sendDatagram(_ datagram: RefreshDatagram, from index: Int, to destination: Endpoint) {
-        guard let listener = listeners[destination], listener.kind == .refresh, !frozen.contains(listener.node) else { return }
+        guard let listener = listeners[destination], listener.kind == .refresh, !frozen.contains(listener.node) else {
+            return
+        }
         var writer = ByteWriter()
         datagram.encode(into: &writer)
-        let source = listeners.first { $0.value.node == index && $0.value.kind == .refresh }?.key
+        let source =
+            listeners.first { $0.value.node == index && $0.value.kind == .refresh }?.key
             ?? .udp(addresses[index], 0)
         input(listener.node, .datagram(from: source, writer.takeBytes()))
     }

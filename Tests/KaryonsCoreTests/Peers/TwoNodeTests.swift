@@ -1,4 +1,5 @@
 import Testing
+
 @testable import KaryonsCore
 
 /// Two whole nodes piped into each other through `TestNetwork`: the connection half end to end.
@@ -34,8 +35,16 @@ import Testing
         net.input(0, .command(.send(to: F.large, protocolID: "CHAT", payload: Array("hi".utf8))))
         net.input(1, .command(.send(to: F.small, protocolID: "CHAT", payload: Array("yo".utf8))))
         net.pump()
-        #expect(net.delivered(1).map { "\($0.0 == F.small) \($0.1) \(String(decoding: $0.2, as: UTF8.self))" } == ["true CHAT hi"])
-        #expect(net.delivered(0).map { "\($0.0 == F.large) \($0.1) \(String(decoding: $0.2, as: UTF8.self))" } == ["true CHAT yo"])
+        #expect(
+            net.delivered(1).map { "\($0.0 == F.small) \($0.1) \(String(decoding: $0.2, as: UTF8.self))" } == [
+                "true CHAT hi"
+            ]
+        )
+        #expect(
+            net.delivered(0).map { "\($0.0 == F.large) \($0.1) \(String(decoding: $0.2, as: UTF8.self))" } == [
+                "true CHAT yo"
+            ]
+        )
 
         // Keep-alive keeps them together for minutes, without the application seeing any of it.
         net.run(until: F.t(300))
@@ -51,8 +60,10 @@ import Testing
         // RELIABILITY.md 20: A runs {P, Q}, B runs {P}.
         let p = ProtocolSpec(id: "P", version: F.v010)
         let q = ProtocolSpec(id: "Q", version: F.v010)
-        var net = network(TestNetwork.configuration(index: 0, protocols: [p, q]),
-                          TestNetwork.configuration(index: 1, protocols: [p]))
+        var net = network(
+            TestNetwork.configuration(index: 0, protocols: [p, q]),
+            TestNetwork.configuration(index: 1, protocols: [p])
+        )
         if firstDials { net.dial(from: 0, to: 1) } else { net.dial(from: 1, to: 0) }
         net.pump()
         #expect(net.nodes[0].peers.first?.protocols == [.ping, "P"])
@@ -62,7 +73,9 @@ import Testing
         net.input(0, .command(.send(to: F.large, protocolID: "P", payload: [3])))
         net.pump()
         #expect(net.delivered(1).map(\.1) == ["P"])
-        #expect(net.events(0).contains(.sendDropped(to: F.large, "Q", reason: "protocol not negotiated with this peer")))
+        #expect(
+            net.events(0).contains(.sendDropped(to: F.large, "Q", reason: "protocol not negotiated with this peer"))
+        )
         #expect(net.nodes[1].peers.count == 1, "nothing illegal reached the other side")
         #expect(net.problems.isEmpty, "\(net.problems)")
     }
@@ -74,8 +87,10 @@ import Testing
         net.dial(from: 0, to: 1)
         net.pump()
         #expect(net.nodes[0].peers.isEmpty && net.nodes[1].peers.isEmpty)
-        #expect(net.events(1).contains { if case .handshakeFailed(_, .incompatibleVersion, byRemote: false) = $0 { return true } else { return false } })
-        #expect(net.events(0).contains(.handshakeFailed(.tcp(.v4(0x7F00_0002), 7000), .incompatibleVersion, byRemote: true)))
+        #expect(net.events(1).containsHandshakeFailure(.incompatibleVersion, byRemote: false))
+        #expect(
+            net.events(0).contains(.handshakeFailed(.tcp(.v4(0x7F00_0002), 7000), .incompatibleVersion, byRemote: true))
+        )
         #expect(net.openConnections == 0)
         #expect(net.problems.isEmpty, "\(net.problems)")
     }
@@ -85,12 +100,19 @@ import Testing
         var newer = TestNetwork.configuration(index: 0)
         newer.networkVersion = ProtocolVersion(Version(0, 2, 0))
         var lenient = TestNetwork.configuration(index: 1)
-        lenient.networkVersion = ProtocolVersion(Version(0, 1, 0), requirement: try! VersionRequirement(parsing: ">=0.1.0"))
+        lenient.networkVersion = ProtocolVersion(
+            Version(0, 1, 0),
+            requirement: try! VersionRequirement(parsing: ">=0.1.0")
+        )
         var net = network(newer, lenient)
         net.dial(from: 0, to: 1)
         net.pump()
         #expect(net.nodes[0].peers.isEmpty && net.nodes[1].peers.isEmpty)
-        #expect(net.events(0).contains(.handshakeFailed(.tcp(.v4(0x7F00_0002), 7000), .incompatibleVersion, byRemote: false)))
+        #expect(
+            net.events(0).contains(
+                .handshakeFailed(.tcp(.v4(0x7F00_0002), 7000), .incompatibleVersion, byRemote: false)
+            )
+        )
         #expect(removals(net, 1) == [.remoteShutdown(.incompatibleVersion)])
         #expect(net.openConnections == 0)
     }
@@ -134,7 +156,12 @@ import Testing
         net.pump()
         net.deaf.insert(1)
         // A little above the driver's watermark, far below the byte limit.
-        for _ in 0..<40 { net.input(0, .command(.send(to: F.large, protocolID: "CHAT", payload: [UInt8](repeating: 1, count: 8 * 1024)))) }
+        for _ in 0..<40 {
+            net.input(
+                0,
+                .command(.send(to: F.large, protocolID: "CHAT", payload: [UInt8](repeating: 1, count: 8 * 1024)))
+            )
+        }
         net.pump()
         net.run(until: F.t(29.9))
         #expect(net.nodes[0].peers.count == 1)
@@ -194,7 +221,7 @@ import Testing
         net.dial(from: 0, to: 0, expectingID: false)
         net.pump()
         #expect(net.nodes[0].peers.isEmpty)
-        #expect(net.events(0).contains { if case .handshakeFailed(_, .selfConnection, byRemote: false) = $0 { return true } else { return false } })
+        #expect(net.events(0).containsHandshakeFailure(.selfConnection, byRemote: false))
         #expect(net.events(0).contains(.handshakeFailed(.tcp(.v4(0x7F00_0001), 7000), .selfConnection, byRemote: true)))
         #expect(net.openConnections == 0)
         #expect(net.nodes[0].connectionCount(.peer) == 0)
@@ -216,7 +243,10 @@ import Testing
         #expect(net.nodes[0].peers.map(\.id) == [ids.1])
         #expect(net.nodes[1].peers.map(\.id) == [ids.0])
         let smallerIndex = smallFirst ? 0 : 1
-        #expect(net.nodes[smallerIndex].peers.first?.direction == .outbound, "seed \(seed): the smaller ID's dial is kept")
+        #expect(
+            net.nodes[smallerIndex].peers.first?.direction == .outbound,
+            "seed \(seed): the smaller ID's dial is kept"
+        )
         #expect(net.nodes[1 - smallerIndex].peers.first?.direction == .inbound)
         #expect(net.problems.isEmpty, "seed \(seed): \(net.problems)")
     }
