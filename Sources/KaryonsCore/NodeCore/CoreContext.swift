@@ -206,6 +206,8 @@ public struct NodeStatistics: Hashable, Sendable {
     public internal(set) var protocolViolations = 0
     /// Events about connections that no longer exist (stale IDs), dropped.
     public internal(set) var staleEvents = 0
+    /// Protocol messages the application asked to send that were dropped (see `NodeEvent.sendDropped`).
+    public internal(set) var sendsDropped = 0
 
     mutating func count(sent kind: MessageKind, bytes: Int) {
         framesSent[kind, default: 0] += 1

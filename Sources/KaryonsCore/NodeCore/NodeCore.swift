@@ -327,6 +327,15 @@ public struct NodeCore {
         }
     }
 
+    /// Tests only: gives the peer half a dial as discovery would (`CoreSignal.dial`), so the peer half
+    /// can be tested apart from discovery's dialing policy.
+    mutating func testsOnly_dial(_ endpoint: Endpoint, expected: PeerID?, now: Instant) {
+        advance(to: now)
+        guard lifecycle == .running else { return }
+        cx.signals.append(.dial(endpoint, expected: expected))
+        routeSignals()
+    }
+
     // MARK: Invariants
 
     /// Problems with the node's internal consistency (empty when all is well), for the simulator's

@@ -1,7 +1,7 @@
 import Testing
 @testable import KaryonsCore
 
-/// Several nodes wired together through `TestNetwork`: discovery outcomes of whole runs.
+/// Several nodes wired together through `DiscoveryTestNetwork`: discovery outcomes of whole runs.
 @Suite struct NetworkTests {
     /// The original's 12-peer simulation (karyons-behaviour.md §9): peer1 is the seed, peers 2–6
     /// listen and seed from it, peers 7–12 are outbound-only and start 3 s later with two or three
@@ -12,7 +12,7 @@ import Testing
     func twelvePeersSeededFromOneSeedFillTheirTables(seed: UInt64) {
         var rng = SplitMix64(seed: seed)
         let ids = (1...12).map { _ in PeerID.random(using: &rng) }
-        var network = TestNetwork()
+        var network = DiscoveryTestNetwork()
         func lookup(_ peer: Int) -> Endpoint { .tcp(.loopbackV4, UInt16(30009 + peer)) }
         for peer in 1...6 {
             let configuration = NodeConfiguration(
@@ -56,7 +56,7 @@ import Testing
     @Test func runsAreReproducibleFromTheirSeeds() {
         func run(seed: UInt64) -> [[NodeEvent]] {
             var rng = SplitMix64(seed: seed)
-            var network = TestNetwork()
+            var network = DiscoveryTestNetwork()
             for peer in 0..<5 {
                 let configuration = NodeConfiguration(
                     peerListener: .tcp(.loopbackV4, UInt16(31000 + peer)),

@@ -8,7 +8,7 @@
 ///
 /// Scheduling is fully ordered (time, then insertion), so a run is a pure function of the nodes'
 /// seeds. After every step the harness checks every node's invariants and records problems.
-struct TestNetwork {
+struct DiscoveryTestNetwork {
     /// A scheduled delivery.
     private enum Delivery {
         case input(node: Int, NodeInput)
