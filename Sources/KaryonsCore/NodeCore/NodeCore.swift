@@ -45,6 +45,9 @@ public struct NodeCore {
     /// Counters for monitors and metrics.
     public var statistics: NodeStatistics { cx.statistics }
 
+    /// The discovery half, read-only, for tests of its machines (pending dials, slots, probes).
+    var testsOnly_discovery: DiscoveryCore { discovery }
+
     /// The number of open TCP connections of each plane (handshaking ones included).
     public func connectionCount(_ plane: Plane) -> Int {
         var count = 0
@@ -322,6 +325,15 @@ public struct NodeCore {
                 }
             }
         }
+    }
+
+    /// Tests only: gives the peer half a dial as discovery would (`CoreSignal.dial`), so the peer half
+    /// can be tested apart from discovery's dialing policy.
+    mutating func testsOnly_dial(_ endpoint: Endpoint, expected: PeerID?, now: Instant) {
+        advance(to: now)
+        guard lifecycle == .running else { return }
+        cx.signals.append(.dial(endpoint, expected: expected))
+        routeSignals()
     }
 
     // MARK: Invariants
