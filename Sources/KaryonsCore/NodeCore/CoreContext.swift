@@ -104,7 +104,8 @@ struct CoreContext {
         if connection.isEstablished { emit(.disconnected(connection.plane, connection.remote)) }
         // Bytes still in the outbox stay until the driver takes them; the slot is freed then.
         connections.modify(id) { $0.isClosing = true }
-        if connection.outbox.count == 0 { connections.remove(id) }
+        // Read the outbox again: `connection` is the copy from before the Shutdown frame was queued.
+        if connections[id]?.outbox.count == 0 { connections.remove(id) }
     }
 
     /// Sets (or moves) the deadline at which the connection's owner wants `connectionTimeout`.
@@ -205,6 +206,8 @@ public struct NodeStatistics: Hashable, Sendable {
     public internal(set) var protocolViolations = 0
     /// Events about connections that no longer exist (stale IDs), dropped.
     public internal(set) var staleEvents = 0
+    /// Protocol messages the application asked to send that were dropped (see `NodeEvent.sendDropped`).
+    public internal(set) var sendsDropped = 0
 
     mutating func count(sent kind: MessageKind, bytes: Int) {
         framesSent[kind, default: 0] += 1

@@ -45,6 +45,9 @@ public struct NodeCore {
     /// Counters for monitors and metrics.
     public var statistics: NodeStatistics { cx.statistics }
 
+    /// The discovery half, read-only, for tests of its machines (pending dials, slots, probes).
+    var testsOnly_discovery: DiscoveryCore { discovery }
+
     /// The number of open TCP connections of each plane (handshaking ones included).
     public func connectionCount(_ plane: Plane) -> Int {
         var count = 0
@@ -84,6 +87,15 @@ public struct NodeCore {
         advance(to: now)
         guard lifecycle != .stopped else { return }
         receiveBytes(bytes, on: id)
+        routeSignals()
+    }
+
+    /// A UDP datagram from the refresh socket (zero-copy form of `handle(.datagram(from:bytes))`).
+    /// The buffer is only read during the call.
+    public mutating func receiveDatagram(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, now: Instant) {
+        advance(to: now)
+        guard lifecycle != .stopped else { return }
+        datagram(bytes, from: source)
         routeSignals()
     }
 
@@ -172,6 +184,7 @@ public struct NodeCore {
         case .start:
             guard lifecycle == .idle else { return }
             lifecycle = .running
+            if let endpoint = cx.configuration.peerListener { cx.emit(.listen(.peer, endpoint)) }
             discovery.start(&cx)
         case .send, .broadcast, .disconnect, .pauseDelivery:
             guard lifecycle == .running else { return }
@@ -312,6 +325,15 @@ public struct NodeCore {
                 }
             }
         }
+    }
+
+    /// Tests only: gives the peer half a dial as discovery would (`CoreSignal.dial`), so the peer half
+    /// can be tested apart from discovery's dialing policy.
+    mutating func testsOnly_dial(_ endpoint: Endpoint, expected: PeerID?, now: Instant) {
+        advance(to: now)
+        guard lifecycle == .running else { return }
+        cx.signals.append(.dial(endpoint, expected: expected))
+        routeSignals()
     }
 
     // MARK: Invariants

@@ -26,6 +26,9 @@ public enum NodeEvent: Hashable, Sendable, CustomStringConvertible {
     case peerRemoved(PeerID, PeerRemovalReason)
     /// A handshake failed; the connection was closed.
     case handshakeFailed(Endpoint, DisconnectReason, byRemote: Bool)
+    /// A protocol message for a peer was dropped (peer gone or stalled, protocol not negotiated,
+    /// payload too large for a frame).
+    case sendDropped(to: PeerID, ProtocolID, reason: String)
 
     // MARK: Discovery
     /// A lookup through a seed or table entry began.
@@ -63,6 +66,8 @@ public enum NodeEvent: Hashable, Sendable, CustomStringConvertible {
         case .peerRemoved(let id, let reason): return "peer removed \(id.shortDescription): \(reason)"
         case .handshakeFailed(let endpoint, let reason, let byRemote):
             return "handshake failed \(endpoint): \(reason)\(byRemote ? " (refused by remote)" : "")"
+        case .sendDropped(let peer, let protocolID, let reason):
+            return "send to \(peer.shortDescription) dropped (\(protocolID)): \(reason)"
         case .lookupStarted(let endpoint): return "lookup started \(endpoint)"
         case .lookupSucceeded(let endpoint, let learned): return "lookup succeeded \(endpoint) learned \(learned)"
         case .lookupFailed(let endpoint, let reason): return "lookup failed \(endpoint): \(reason)"

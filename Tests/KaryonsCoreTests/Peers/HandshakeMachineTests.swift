@@ -1,0 +1,258 @@
+import Testing
+@testable import KaryonsCore
+
+/// The handshake, one message at a time, on both sides (DESIGN.md "Handshake"; RELIABILITY.md 12-20).
+@Suite struct HandshakeMachineTests {
+    typealias F = PeerFixtures
+    let timeout = Duration.seconds(2)
+
+    /// Plays a whole handshake between a dialler and a listener: Version, then the listener's answer.
+    /// Returns each side's last action.
+    func handshake(
+        dialler: HandshakeIdentity,
+        listener: HandshakeIdentity,
+        expected: PeerID? = nil
+    ) -> (dialler: HandshakeAction, listener: HandshakeAction) {
+        var outbound = HandshakeMachine(dialling: expected, identity: dialler, timeout: timeout)
+        var inbound = HandshakeMachine(listeningAt: F.t(0), identity: listener, timeout: timeout)
+        guard case .send(let version) = outbound.start(now: F.t(0)) else {
+            Issue.record("the dialler must start by sending Version")
+            return (.wait, .wait)
+        }
+        let listenerAction = inbound.received(version)
+        let answer: PeerMessage
+        switch listenerAction {
+        case .completed(let result): answer = inbound.acceptance(of: result)!
+        case .fail(_, let message?): answer = message
+        case .fail(_, nil), .wait, .send:
+            Issue.record("the listener must answer a Version: \(listenerAction)")
+            return (.wait, listenerAction)
+        }
+        return (outbound.received(answer), listenerAction)
+    }
+
+    // MARK: Acceptance
+
+    @Test func bothSidesCompleteWithTheSameNegotiatedProtocols() {
+        let dialler = F.identity(F.small, protocols: [F.chat, F.files])
+        let listener = F.identity(F.large, protocols: [F.chat])
+        let (outbound, inbound) = handshake(dialler: dialler, listener: listener)
+        #expect(inbound == .completed(HandshakeResult(peerID: F.small, version: Version(0, 1, 0), protocols: [.ping, "CHAT"])))
+        #expect(outbound == .completed(HandshakeResult(peerID: F.large, version: Version(0, 1, 0), protocols: [.ping, "CHAT"])))
+    }
+
+    @Test func diallerSendsVersionWithEveryProtocolAndTheListenerAnswersVerackWithItsOwnID() {
+        let dialler = F.identity(F.small, protocols: [F.chat])
+        var outbound = HandshakeMachine(dialling: nil, identity: dialler, timeout: timeout)
+        #expect(outbound.deadline == nil)
+        let start = outbound.start(now: F.t(1))
+        #expect(start == .send(.version(VersionMessage(
+            peerID: F.small, version: Version(0, 1, 0),
+            protocols: [ProtocolOffer(id: .ping, version: Version(0, 1, 0)), ProtocolOffer(id: "CHAT", version: Version(0, 1, 0))]))))
+        #expect(outbound.deadline == F.t(3))
+
+        var inbound = HandshakeMachine(listeningAt: F.t(1), identity: F.identity(F.large), timeout: timeout)
+        guard case .send(let version) = start, case .completed(let result) = inbound.received(version) else {
+            Issue.record("the listener must accept")
+            return
+        }
+        #expect(inbound.acceptance(of: result) == .verack(VerackMessage(
+            peerID: F.large, version: Version(0, 1, 0), outcome: .accepted(protocols: [.ping]))))
+        #expect(outbound.acceptance(of: result) == nil, "the dialler answers nothing")
+    }
+
+    @Test func protocolIntersectionIsTheSameWhoeverDials() {
+        // RELIABILITY.md 20: A runs {P, Q}, B runs {P}; neither may run Q.
+        let p = ProtocolSpec(id: "P", version: F.v010)
+        let q = ProtocolSpec(id: "Q", version: F.v010)
+        let a = F.identity(F.small, protocols: [p, q])
+        let b = F.identity(F.large, protocols: [p])
+        for (dialler, listener) in [(a, b), (b, a)] {
+            let (outbound, inbound) = handshake(dialler: dialler, listener: listener)
+            guard case .completed(let outResult) = outbound, case .completed(let inResult) = inbound else {
+                Issue.record("both sides must complete: \(outbound) / \(inbound)")
+                continue
+            }
+            #expect(outResult.protocols == [.ping, "P"])
+            #expect(inResult.protocols == [.ping, "P"])
+        }
+    }
+
+    @Test func protocolWhoseVersionTheListenerDoesNotAcceptIsLeftOut() {
+        let oldChat = ProtocolSpec(id: "CHAT", version: F.v010)
+        let newChat = ProtocolSpec(id: "CHAT", version: ProtocolVersion(Version(0, 2, 0)))
+        let (outbound, inbound) = handshake(dialler: F.identity(F.small, protocols: [oldChat]),
+                                            listener: F.identity(F.large, protocols: [newChat]))
+        #expect(inbound == .completed(HandshakeResult(peerID: F.small, version: Version(0, 1, 0), protocols: [.ping])))
+        #expect(outbound == .completed(HandshakeResult(peerID: F.large, version: Version(0, 1, 0), protocols: [.ping])))
+    }
+
+    // MARK: Refusals
+
+    @Test func listenerRefusesAnIncompatibleNetworkVersionWithVerackRejected() {
+        let dialler = F.identity(F.small, version: ProtocolVersion(Version(0, 2, 0)))
+        let (outbound, inbound) = handshake(dialler: dialler, listener: F.identity(F.large))
+        #expect(inbound == .fail(.incompatibleVersion(Version(0, 2, 0)), sending: .verack(VerackMessage(
+            peerID: F.large, version: Version(0, 1, 0), outcome: .rejected(.incompatibleVersion)))))
+        #expect(outbound == .fail(.refusedByRemote(.incompatibleVersion), sending: nil))
+    }
+
+    @Test func diallerRefusesAListenerWhoseVersionItDoesNotAcceptWithShutdown() {
+        // The listener accepts anything from 0.1.0 on; the dialler (0.2.0) accepts only ^0.2.0.
+        let lenient = ProtocolVersion(Version(0, 1, 0), requirement: try! VersionRequirement(parsing: ">=0.1.0"))
+        let (outbound, inbound) = handshake(dialler: F.identity(F.small, version: ProtocolVersion(Version(0, 2, 0))),
+                                            listener: F.identity(F.large, version: lenient))
+        guard case .completed = inbound else {
+            Issue.record("the listener accepts 0.2.0: \(inbound)")
+            return
+        }
+        #expect(outbound == .fail(.incompatibleVersion(Version(0, 1, 0)), sending: .shutdown(.incompatibleVersion)))
+    }
+
+    @Test func listenerRefusesADiallerWithoutPing() {
+        let noPing = HandshakeIdentity(id: F.small, networkVersion: F.v010, protocols: [F.chat])
+        let (outbound, inbound) = handshake(dialler: noPing, listener: F.identity(F.large, protocols: [F.chat]))
+        #expect(inbound == .fail(.mandatoryProtocolMissing(.ping), sending: .verack(VerackMessage(
+            peerID: F.large, version: Version(0, 1, 0), outcome: .rejected(.mandatoryProtocolMissing)))))
+        #expect(outbound == .fail(.refusedByRemote(.mandatoryProtocolMissing), sending: nil))
+    }
+
+    @Test func eachSideRefusesWhenItsOwnMandatoryProtocolIsMissing() {
+        let mandatoryChat = ProtocolSpec(id: "CHAT", version: F.v010, isMandatory: true)
+        // The listener requires CHAT; the dialler does not run it.
+        let (_, inbound) = handshake(dialler: F.identity(F.small), listener: F.identity(F.large, protocols: [mandatoryChat]))
+        #expect(inbound == .fail(.mandatoryProtocolMissing("CHAT"), sending: .verack(VerackMessage(
+            peerID: F.large, version: Version(0, 1, 0), outcome: .rejected(.mandatoryProtocolMissing)))))
+        // The dialler requires CHAT; the listener does not run it, accepts, and is refused by Shutdown.
+        let (outbound, listenerSide) = handshake(dialler: F.identity(F.small, protocols: [mandatoryChat]),
+                                                 listener: F.identity(F.large))
+        guard case .completed = listenerSide else {
+            Issue.record("the listener has no reason to refuse: \(listenerSide)")
+            return
+        }
+        #expect(outbound == .fail(.mandatoryProtocolMissing("CHAT"), sending: .shutdown(.mandatoryProtocolMissing)))
+    }
+
+    @Test func selfConnectionIsRefusedOnBothSides() {
+        let me = F.identity(F.small)
+        var inbound = HandshakeMachine(listeningAt: F.t(0), identity: me, timeout: timeout)
+        #expect(inbound.received(me.versionMessage) == .fail(.selfConnection, sending: .verack(VerackMessage(
+            peerID: F.small, version: Version(0, 1, 0), outcome: .rejected(.selfConnection)))))
+
+        var outbound = HandshakeMachine(dialling: nil, identity: me, timeout: timeout)
+        _ = outbound.start(now: F.t(0))
+        let ownVerack = PeerMessage.verack(VerackMessage(peerID: F.small, version: Version(0, 1, 0),
+                                                         outcome: .accepted(protocols: [.ping])))
+        #expect(outbound.received(ownVerack) == .fail(.selfConnection, sending: .shutdown(.selfConnection)))
+    }
+
+    @Test func diallerClosesWhenTheListenerIsNotTheExpectedPeer() {
+        let (outbound, _) = handshake(dialler: F.identity(F.small), listener: F.identity(F.large),
+                                      expected: PeerID(0, 0, 0, 0x0C))
+        #expect(outbound == .fail(.unexpectedPeer(expected: PeerID(0, 0, 0, 0x0C), actual: F.large),
+                                  sending: .shutdown(.none)))
+        let (matching, _) = handshake(dialler: F.identity(F.small), listener: F.identity(F.large), expected: F.large)
+        guard case .completed = matching else {
+            Issue.record("the expected ID must be accepted: \(matching)")
+            return
+        }
+    }
+
+    @Test func diallerRefusesAVerackListingAProtocolItDidNotOffer() {
+        var outbound = HandshakeMachine(dialling: nil, identity: F.identity(F.small), timeout: timeout)
+        _ = outbound.start(now: F.t(0))
+        let verack = PeerMessage.verack(VerackMessage(peerID: F.large, version: Version(0, 1, 0),
+                                                      outcome: .accepted(protocols: [.ping, "CHAT"])))
+        #expect(outbound.received(verack) == .fail(.unofferedProtocol("CHAT"), sending: .shutdown(.malformedMessage)))
+    }
+
+    @Test func remoteRefusalsEndTheHandshakeWithoutAnAnswer() {
+        var outbound = HandshakeMachine(dialling: nil, identity: F.identity(F.small), timeout: timeout)
+        _ = outbound.start(now: F.t(0))
+        let rejected = PeerMessage.verack(VerackMessage(peerID: F.large, version: Version(0, 1, 0),
+                                                        outcome: .rejected(.noFreeSlot)))
+        #expect(outbound.received(rejected) == .fail(.refusedByRemote(.noFreeSlot), sending: nil))
+        #expect(outbound.isFinished)
+
+        var dialling = HandshakeMachine(dialling: nil, identity: F.identity(F.small), timeout: timeout)
+        _ = dialling.start(now: F.t(0))
+        #expect(dialling.received(.shutdown(.noFreeSlot)) == .fail(.refusedByRemote(.noFreeSlot), sending: nil))
+
+        var inbound = HandshakeMachine(listeningAt: F.t(0), identity: F.identity(F.large), timeout: timeout)
+        #expect(inbound.received(.shutdown(.shuttingDown)) == .fail(.refusedByRemote(.shuttingDown), sending: nil))
+    }
+
+    // MARK: Out of order (RELIABILITY.md 14)
+
+    @Test func listenerRefusesAnythingButVersionFirst() {
+        let verack = PeerMessage.verack(VerackMessage(peerID: F.small, version: Version(0, 1, 0),
+                                                      outcome: .accepted(protocols: [.ping])))
+        for message in [verack, PeerMessage.protocol(id: .ping, payload: F.ping(Nonce(1, 2, 3, 4)))] {
+            var inbound = HandshakeMachine(listeningAt: F.t(0), identity: F.identity(F.large), timeout: timeout)
+            #expect(inbound.received(message) == .fail(.unexpectedMessage(message.kind), sending: .verack(VerackMessage(
+                peerID: F.large, version: Version(0, 1, 0), outcome: .rejected(.malformedMessage)))))
+        }
+    }
+
+    @Test func diallerRefusesVersionOrProtocolBeforeVerack() {
+        let version = F.identity(F.large).versionMessage
+        for message in [version, PeerMessage.protocol(id: "CHAT", payload: [1, 2, 3])] {
+            var outbound = HandshakeMachine(dialling: nil, identity: F.identity(F.small), timeout: timeout)
+            _ = outbound.start(now: F.t(0))
+            #expect(outbound.received(message) == .fail(.unexpectedMessage(message.kind), sending: .shutdown(.malformedMessage)))
+        }
+    }
+
+    @Test func malformedFrameFailsTheHandshakeWithMalformedMessage() {
+        var outbound = HandshakeMachine(dialling: nil, identity: F.identity(F.small), timeout: timeout)
+        _ = outbound.start(now: F.t(0))
+        #expect(outbound.malformed(.unknownKind(0x7F)) == .fail(.malformed(.unknownKind(0x7F)), sending: .shutdown(.malformedMessage)))
+    }
+
+    // MARK: Timeout (RELIABILITY.md 12)
+
+    @Test func listenerGivesUpTwoSecondsAfterAcceptWithoutVersion() {
+        var inbound = HandshakeMachine(listeningAt: F.t(10), identity: F.identity(F.large), timeout: timeout)
+        #expect(inbound.deadline == F.t(12))
+        #expect(inbound.timeout(now: F.t(11.999)) == .wait, "a spurious early call changes nothing")
+        #expect(inbound.timeout(now: F.t(12)) == .fail(.timeout, sending: .verack(VerackMessage(
+            peerID: F.large, version: Version(0, 1, 0), outcome: .rejected(.timeout)))))
+    }
+
+    @Test func diallerGivesUpTwoSecondsAfterSendingVersion() {
+        var outbound = HandshakeMachine(dialling: nil, identity: F.identity(F.small), timeout: timeout)
+        #expect(outbound.timeout(now: F.t(100)) == .wait, "no clock runs before the connection is up")
+        _ = outbound.start(now: F.t(5))
+        #expect(outbound.timeout(now: F.t(6.5)) == .wait)
+        #expect(outbound.timeout(now: F.t(7)) == .fail(.timeout, sending: .shutdown(.timeout)))
+    }
+
+    // MARK: Properties
+
+    @Test(arguments: 0..<200)
+    func negotiatedSetsAgreeAndAreTheCompatibleIntersection(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        func randomSpecs() -> [ProtocolSpec] {
+            ["P", "Q", "R", "S"].compactMap { (name: ProtocolID) -> ProtocolSpec? in
+                rng.chance(0.5) ? ProtocolSpec(id: name, version: ProtocolVersion(Version(0, UInt32(rng.uniform(below: 2)), 0))) : nil
+            }
+        }
+        let (mine, theirs) = (randomSpecs(), randomSpecs())
+        // Caret requirements on 0.x versions accept exactly the same minor: compatibility is symmetric.
+        let expected: Set<ProtocolID> = Set(mine.filter { spec in
+            theirs.contains { $0.id == spec.id && $0.version.version == spec.version.version }
+        }.map(\.id)).union([.ping])
+        let a = F.identity(F.small, protocols: mine)
+        let b = F.identity(F.large, protocols: theirs)
+        for (dialler, listener) in [(a, b), (b, a)] {
+            let (outbound, inbound) = handshake(dialler: dialler, listener: listener)
+            guard case .completed(let outResult) = outbound, case .completed(let inResult) = inbound else {
+                Issue.record("seed \(seed): both sides must complete: \(outbound) / \(inbound)")
+                continue
+            }
+            #expect(outResult.protocols == inResult.protocols)
+            #expect(Set(inResult.protocols) == expected)
+            #expect(inResult.protocols.first == .ping)
+        }
+    }
+}
