@@ -67,7 +67,7 @@ public struct NodeEventCounts: Hashable, Sendable {
     /// The kinds counted: every `NodeEvent` case plus the pool outputs.
     public enum Kind: Int, CaseIterable, Sendable {
         case listening, listenFailed, connected, connectFailed, accepted, refused, disconnected
-        case peerAdded, peerRemoved, handshakeFailed
+        case peerAdded, peerRemoved, handshakeFailed, sendDropped
         case lookupStarted, lookupSucceeded, lookupFailed, refreshStarted, refreshFinished
         case entryAdded, entryVerified, entryEvicted, seedingBackoff, datagramDropped
         case peerConnectedOutput, peerDisconnectedOutput, deliverOutput, stoppedOutput
@@ -93,6 +93,7 @@ public struct NodeEventCounts: Hashable, Sendable {
         case .peerAdded: return .peerAdded
         case .peerRemoved: return .peerRemoved
         case .handshakeFailed: return .handshakeFailed
+        case .sendDropped: return .sendDropped
         case .lookupStarted: return .lookupStarted
         case .lookupSucceeded: return .lookupSucceeded
         case .lookupFailed: return .lookupFailed

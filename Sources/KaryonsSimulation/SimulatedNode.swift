@@ -14,6 +14,8 @@ public protocol SimulatedNode {
     mutating func accept(_ listener: ListenerKind, from remote: Endpoint, now: Instant) -> ConnectionID
     /// Bytes read from a connection; the buffer is only valid during the call.
     mutating func receive(_ bytes: UnsafeRawBufferPointer, on id: ConnectionID, now: Instant)
+    /// A datagram read from the node's UDP socket; the buffer is only valid during the call.
+    mutating func receiveDatagram(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, now: Instant)
     /// Runs the timers due at `now`.
     mutating func handleTimeout(now: Instant)
     /// The next effect to carry out, or nil.
@@ -24,39 +26,51 @@ public protocol SimulatedNode {
     mutating func withOutgoing<Result>(_ id: ConnectionID, _ body: (UnsafeRawBufferPointer) -> Result) -> Result?
     /// Safety problems (empty when all is well); checked after every event the node handles.
     func invariantViolations() -> [String]
+    /// The node's slot limits, which the network checks against its own count of the node's
+    /// connections after every event (nil: no limits).
+    var connectionLimits: ConnectionLimits? { get }
     /// Feeds everything that identifies the node's state into `hasher`, in a stable order (never a
     /// Dictionary's iteration order, which differs between processes).
     func digest(into hasher: inout StableHasher)
 }
 
+/// How many connections of each plane and direction a node may have open (connecting or
+/// established) at once; the network counts them itself and reports more as a violation.
+public struct ConnectionLimits: Hashable, Sendable {
+    public var lookupInbound: Int
+    public var lookupOutbound: Int
+    public var peerInbound: Int
+    public var peerOutbound: Int
+
+    public init(lookupInbound: Int, lookupOutbound: Int, peerInbound: Int, peerOutbound: Int) {
+        self.lookupInbound = lookupInbound
+        self.lookupOutbound = lookupOutbound
+        self.peerInbound = peerInbound
+        self.peerOutbound = peerOutbound
+    }
+
+    /// The limit of one kind.
+    public func limit(_ plane: Plane, _ direction: Direction) -> Int {
+        switch (plane, direction) {
+        case (.lookup, .inbound): return lookupInbound
+        case (.lookup, .outbound): return lookupOutbound
+        case (.peer, .inbound): return peerInbound
+        case (.peer, .outbound): return peerOutbound
+        }
+    }
+}
+
 extension NodeCore: SimulatedNode {
-    /// The core's own invariants plus the slot limits seen from outside: no more peers and
-    /// connections per direction and plane than the configuration allows.
-    public func invariantViolations() -> [String] {
-        var problems = checkInvariants()
+    /// The core's own invariants (`checkInvariants()`); slot limits are checked by the network
+    /// against `connectionLimits`.
+    public func invariantViolations() -> [String] { checkInvariants() }
+
+    /// The configured slots.
+    public var connectionLimits: ConnectionLimits? {
         let slots = configuration.slots
-        var inbound = 0
-        var outbound = 0
-        for peer in peers {
-            switch peer.direction {
-            case .inbound: inbound += 1
-            case .outbound: outbound += 1
-            }
-        }
-        if inbound > slots.inbound { problems.append("\(inbound) inbound peers exceed the \(slots.inbound) inbound slots") }
-        if outbound > slots.outbound {
-            problems.append("\(outbound) outbound peers exceed the \(slots.outbound) outbound slots")
-        }
-        let peerConnections = connectionCount(.peer)
-        if peerConnections > slots.inbound + slots.outbound {
-            problems.append("\(peerConnections) peer connections exceed the \(slots.inbound + slots.outbound) peer slots")
-        }
-        let lookupConnections = connectionCount(.lookup)
-        if lookupConnections > slots.lookupInbound + slots.lookupOutbound {
-            problems.append(
-                "\(lookupConnections) lookup connections exceed the \(slots.lookupInbound + slots.lookupOutbound) lookup slots")
-        }
-        return problems
+        return ConnectionLimits(
+            lookupInbound: slots.lookupInbound, lookupOutbound: slots.lookupOutbound, peerInbound: slots.inbound,
+            peerOutbound: slots.outbound)
     }
 
     /// The identity, the routing table (entries by ID with status and failures), the peers (by ID,

@@ -7,20 +7,20 @@ extension VirtualNetwork {
         precondition(host < hosts.count, "BUG in Karyons: no simulated host \(host)")
         switch control {
         case .start:
-            guard hosts[host].node == nil else { return }
+            guard !hosts[host].isRunning else { return }
             boot(host, freshIdentity: false)
         case .leave:
-            guard hosts[host].node != nil, !hosts[host].isStopping else { return }
+            guard hosts[host].isRunning, !hosts[host].isStopping else { return }
             counters.leaves += 1
             hosts[host].isStopping = true
             let now = self.now
             step(host) { $0.handle(.command(.shutdown), now: now) }
         case .crash:
-            guard hosts[host].node != nil else { return }
+            guard hosts[host].isRunning else { return }
             counters.crashes += 1
             takeDown(host, graceful: false)
         case .restartSame, .restartFresh:
-            if hosts[host].node != nil {
+            if hosts[host].isRunning {
                 counters.crashes += 1
                 takeDown(host, graceful: false)
             }
@@ -35,7 +35,9 @@ extension VirtualNetwork {
         let boot = NodeBoot(
             host: host, address: .v4(hosts[host].address), incarnation: Int(hosts[host].incarnation),
             identity: Int(hosts[host].identity), now: now)
-        hosts[host].node = makeNode(boot)
+        nodes[host] = makeNode(boot)
+        hosts[host].isRunning = true
+        hosts[host].bootedAt = now
         hosts[host].isStopping = false
         hosts[host].timerAt = nil
         counters.starts += 1
@@ -51,9 +53,9 @@ extension VirtualNetwork {
     /// Drops the host's node: its connections are reset (after a graceful stop none should be
     /// left: each one left is a violation), its sockets closed, its late events made stale.
     private func takeDown(_ host: Int, graceful: Bool) {
-        if let node = hosts[host].node { onNodeRetiring?(host, node) }
-        let bindings = hosts[host].ends
-        hosts[host].ends.removeAll(keepingCapacity: true)
+        if let node = nodes[host] { onNodeRetiring?(host, node) }
+        let bindings = endBindings[host]
+        endBindings[host].removeAll(keepingCapacity: true)
         for binding in bindings where binding.isBound {
             if graceful {
                 recordViolation("stopped with connection slot \(binding.connection.slot) still open", host: host)
@@ -61,7 +63,8 @@ extension VirtualNetwork {
             abandonEnd(binding.connection, end: Int(binding.end))
         }
         closeSockets(host)
-        hosts[host].node = nil
+        nodes[host] = nil
+        hosts[host].isRunning = false
         hosts[host].incarnation += 1
         hosts[host].timerAt = nil
         hosts[host].isStopping = false
@@ -75,7 +78,7 @@ extension VirtualNetwork {
         let eligible = hosts.count - churn.protectedHosts
         guard eligible > 0 else { return }
         let host = churn.protectedHosts + rng.index(below: eligible)
-        if hosts[host].node != nil && !hosts[host].isStopping {
+        if hosts[host].isRunning && !hosts[host].isStopping {
             performControl(rng.chance(churn.gracefulShare) ? .leave : .crash, on: host)
             let downtime = rng.duration(in: churn.downtime)
             restart(host, at: now + downtime, freshIdentity: rng.chance(churn.freshIdentityShare))

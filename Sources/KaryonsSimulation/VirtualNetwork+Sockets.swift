@@ -47,7 +47,7 @@ extension VirtualNetwork {
                 return
             }
             tcpListeners[key] = TCPListener(host: host, kind: kind)
-            hosts[host].tcpListenerKeys.append(key)
+            listenerKeys[host].append(key)
         }
         let resolved = Endpoint(transport, address: requested == 0 ? endpoint.address : .v4(address), port: port)
         enqueueInput(.listening(kind, resolved), for: host)
@@ -69,8 +69,8 @@ extension VirtualNetwork {
 
     /// Closes the host's listeners and its UDP socket.
     func closeSockets(_ host: Int) {
-        for key in hosts[host].tcpListenerKeys { tcpListeners[key] = nil }
-        hosts[host].tcpListenerKeys.removeAll(keepingCapacity: true)
+        for key in listenerKeys[host] { tcpListeners[key] = nil }
+        listenerKeys[host].removeAll(keepingCapacity: true)
         if let port = hosts[host].udpPort {
             udpSockets[Self.portKey(hosts[host].address, port)] = nil
             hosts[host].udpPort = nil
@@ -128,18 +128,18 @@ extension VirtualNetwork {
 
     func datagramArrived(_ slot: SlotHandle) {
         guard let inFlight = datagramsInFlight.remove(slot) else { return }
-        guard let host = udpSockets[inFlight.destinationKey], hosts[host].node != nil else {
+        guard let host = udpSockets[inFlight.destinationKey], hosts[host].isRunning else {
             counters.datagramsUnroutable += 1
             return
         }
         counters.datagramsDelivered += 1
-        datagramScratch.removeAll(keepingCapacity: true)
         var writer = ByteWriter(appendingTo: datagramScratch)
         datagramScratch = []
+        writer.removeAll()
         inFlight.datagram.encode(into: &writer)
         let bytes = writer.takeBytes()
         let now = self.now
-        step(host) { $0.handle(.datagram(from: inFlight.source, bytes), now: now) }
+        step(host) { node in bytes.withUnsafeBytes { node.receiveDatagram($0, from: inFlight.source, now: now) } }
         datagramScratch = bytes
     }
 }

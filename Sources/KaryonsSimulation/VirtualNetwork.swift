@@ -10,7 +10,8 @@ public struct NetworkConfiguration: Hashable, Sendable {
     public var partitions: [Partition]
     /// Random churn (nil: none; explicit churn through `leave`, `crash`, `restart` is always available).
     public var churn: ChurnConfiguration?
-    /// Check every node's invariants after each event it handles.
+    /// Check every node's own invariants after each event it handles (the network's checks, slot
+    /// counts included, always run: they cost next to nothing).
     public var checksInvariants: Bool
     /// Stop `run(until:)` at the first violation (the state stays as it was, for inspection).
     public var stopsAtFirstViolation: Bool
@@ -128,16 +129,23 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     public var onNodeRetiring: ((_ host: Int, _ node: Node) -> Void)?
 
     var queue = EventQueue<NetworkAction>(capacity: 1024)
-    var hosts: [Host<Node>] = []
+    var hosts: [Host] = []
+    /// The node running on each host.
+    var nodes: [Node?] = []
+    /// For each host, the network connection behind each of its node's connection IDs (by ID slot).
+    var endBindings: [[EndBinding]] = []
+    /// For each host, the keys of its TCP listeners.
+    var listenerKeys: [[UInt64]] = []
     var hostByAddress: [UInt32: Int] = [:]
-    var connections = SlotTable<SimConnection>()
+    var connections = ConnectionTable()
     var tcpListeners: [UInt64: TCPListener] = [:]
     var udpSockets: [UInt64: Int] = [:]
-    var datagramsInFlight = SlotTable<DatagramInFlight>()
-    var pendingInputs = SlotTable<PendingInput>()
+    var datagramsInFlight = Slab<DatagramInFlight>()
+    var pendingInputs = Slab<PendingInput>()
     var rng: SplitMix64
     var trace = StableHasher()
-    var bufferPool: [[UInt8]] = []
+    /// The bytes of each connection pipe, indexed by connection slot × 2 + pipe.
+    var pipeBuffers: [[UInt8]] = []
     var datagramScratch: [UInt8] = []
 
     /// Creates an empty network; `makeNode` builds the node a host runs each time it boots.
@@ -161,6 +169,9 @@ public final class VirtualNetwork<Node: SimulatedNode> {
         precondition(hostByAddress[value] == nil, "BUG in Karyons: two simulated hosts at \(address)")
         let index = hosts.count
         hosts.append(Host(address: value))
+        nodes.append(nil)
+        endBindings.append([])
+        listenerKeys.append([])
         hostByAddress[value] = index
         return index
     }
@@ -178,10 +189,13 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     }
 
     /// True while a node runs on the host (including while it shuts down gracefully).
-    public func isUp(_ host: Int) -> Bool { hosts[host].node != nil }
+    public func isUp(_ host: Int) -> Bool { hosts[host].isRunning }
 
     /// The node running on the host (a copy of its state), if any.
-    public func node(_ host: Int) -> Node? { hosts[host].node }
+    public func node(_ host: Int) -> Node? { nodes[host] }
+
+    /// When the host's running node booted (nil while it is down).
+    public func bootTime(of host: Int) -> Instant? { !hosts[host].isRunning ? nil : hosts[host].bootedAt }
 
     /// How many times the host has booted.
     public func incarnation(of host: Int) -> Int { Int(hosts[host].incarnation) }
@@ -229,8 +243,8 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     /// node runs on the host.
     @discardableResult
     public func interact<Result>(with host: Int, _ body: (inout Node) -> Result) -> Result? {
-        guard hosts[host].node != nil else { return nil }
-        let result = body(&hosts[host].node!)
+        guard hosts[host].isRunning else { return nil }
+        let result = body(&nodes[host]!)
         afterStep(host)
         return result
     }
@@ -294,16 +308,16 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     private func deliverPendingInput(_ slot: SlotHandle) {
         guard let pending = pendingInputs.remove(slot) else { return }
         let host = Int(pending.host)
-        guard hosts[host].node != nil else { return }
+        guard hosts[host].isRunning else { return }
         if let incarnation = pending.incarnation, incarnation != hosts[host].incarnation { return }
         let now = self.now
         step(host) { $0.handle(pending.input, now: now) }
     }
 
     private func timerFired(_ host: Int, incarnation: UInt32) {
-        guard hosts[host].node != nil, hosts[host].incarnation == incarnation, hosts[host].timerAt == now else { return }
+        guard hosts[host].isRunning, hosts[host].incarnation == incarnation, hosts[host].timerAt == now else { return }
         hosts[host].timerAt = nil
-        guard let deadline = hosts[host].node!.nextDeadline else { return }
+        guard let deadline = nodes[host]!.nextDeadline else { return }
         if deadline > now {
             rescheduleTimer(host)
             return
@@ -317,24 +331,25 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     /// Feeds one input to the host's node through `body`, then carries out its outputs, re-arms its
     /// timer and checks its invariants.
     func step(_ host: Int, _ body: (inout Node) -> Void) {
-        guard hosts[host].node != nil else { return }
-        body(&hosts[host].node!)
+        guard hosts[host].isRunning else { return }
+        body(&nodes[host]!)
         afterStep(host)
     }
 
     /// The contract's second and third steps for a node that just handled an input.
     func afterStep(_ host: Int) {
         drainOutputs(host)
-        guard hosts[host].node != nil else { return }
+        guard hosts[host].isRunning else { return }
         rescheduleTimer(host)
         if configuration.checksInvariants {
-            for problem in hosts[host].node!.invariantViolations() { recordViolation(problem, host: host) }
+            for problem in nodes[host]!.invariantViolations() { recordViolation(problem, host: host) }
         }
+        checkSlots(host)
     }
 
     private func drainOutputs(_ host: Int) {
         var drained = 0
-        while hosts[host].node != nil, let output = hosts[host].node!.poll() {
+        while hosts[host].isRunning, let output = nodes[host]!.poll() {
             drained += 1
             precondition(drained <= 10_000_000, "BUG in Karyons: host \(host) keeps producing outputs")
             perform(output, from: host)
@@ -342,7 +357,7 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     }
 
     private func rescheduleTimer(_ host: Int) {
-        guard let deadline = hosts[host].node!.nextDeadline else { return }
+        guard let deadline = nodes[host]!.nextDeadline else { return }
         let time = max(deadline, now)
         if let scheduled = hosts[host].timerAt, scheduled <= time { return }
         hosts[host].timerAt = time
@@ -352,7 +367,7 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     private func perform(_ output: NodeOutput, from host: Int) {
         switch output {
         case .listen(let kind, let endpoint): listen(host, kind, at: endpoint)
-        case .connect(let id, _, let endpoint, let timeout): connect(host, id, to: endpoint, timeout: timeout)
+        case .connect(let id, let plane, let endpoint, let timeout): connect(host, id, plane, to: endpoint, timeout: timeout)
         case .transmit(let id): transmit(host, id)
         case .close(let id): close(host, id)
         case .pauseReading(let id, let paused): pauseReading(host, id, paused: paused)
@@ -367,6 +382,26 @@ public final class VirtualNetwork<Node: SimulatedNode> {
             nodeEvents.count(.stoppedOutput)
             nodeStopped(host)
         }
+    }
+
+    /// The network's own count of the node's live connections against the limits it declares.
+    private func checkSlots(_ host: Int) {
+        guard let limits = nodes[host]!.connectionLimits else { return }
+        let counts = hosts[host].openConnections
+        for plane in [Plane.lookup, .peer] {
+            for direction in [Direction.inbound, .outbound] {
+                let count = counts.count(plane, direction)
+                let limit = limits.limit(plane, direction)
+                if count > limit {
+                    recordViolation("\(count) \(direction) \(plane) connections open, more than the \(limit) slots", host: host)
+                }
+            }
+        }
+    }
+
+    /// The live connection ends of the host's node, by plane and direction (connecting or open).
+    public func openConnectionCount(_ host: Int, _ plane: Plane, _ direction: Direction) -> Int {
+        hosts[host].openConnections.count(plane, direction)
     }
 
     func recordViolation(_ message: String, host: Int?) {
@@ -386,7 +421,7 @@ public final class VirtualNetwork<Node: SimulatedNode> {
         for count in nodeEvents.counts { hasher.combine(count) }
         for index in hosts.indices {
             hasher.combine(UInt64(hosts[index].incarnation))
-            if let node = hosts[index].node {
+            if let node = nodes[index] {
                 hasher.combine(byte: 1)
                 node.digest(into: &hasher)
             } else {
@@ -449,25 +484,43 @@ struct PendingInput {
     var input: NodeInput
 }
 
-/// One host of the network and the node running on it.
-struct Host<Node> {
+/// One host of the network (plain data; the node, its connection bindings and its listeners are
+/// kept in arrays of their own, so reading a host never copies a node).
+struct Host {
     let address: UInt32
-    var node: Node?
+    /// True while a node runs (checking `nodes[host] != nil` would copy the node).
+    var isRunning = false
     /// Bumped when the node goes down, so late events for the old node are dropped.
     var incarnation: UInt32 = 0
     /// 0 first; bumped by every restart with a fresh identity.
     var identity: UInt32 = 0
-    var hasBooted = false
+    var bootedAt = Instant.zero
     var isStopping = false
     /// The time of the timer event in the queue that is still valid, if any.
     var timerAt: Instant?
-    /// The network's connection for each of the node's connection IDs, indexed by the ID's slot.
-    var ends: [EndBinding] = []
     var nextEphemeralPort: UInt16 = EphemeralPorts.range.lowerBound
-    var tcpListenerKeys: [UInt64] = []
     var udpPort: UInt16?
+    /// Live (connecting or open) connection ends of the node, by plane and direction.
+    var openConnections = ConnectionCounts()
 
     init(address: UInt32) { self.address = address }
+}
+
+/// Live connection ends of a host by plane and direction (index with `index(_:_:)`).
+struct ConnectionCounts {
+    private var counts: InlineArray<4, Int32> = [0, 0, 0, 0]
+
+    static func index(_ plane: Plane, _ direction: Direction) -> Int {
+        (plane == .lookup ? 0 : 2) + (direction == .inbound ? 0 : 1)
+    }
+
+    subscript(index: Int) -> Int32 {
+        get { counts[index] }
+        set { counts[index] = newValue }
+    }
+
+    /// The count of one kind.
+    func count(_ plane: Plane, _ direction: Direction) -> Int { Int(counts[Self.index(plane, direction)]) }
 }
 
 /// The ephemeral port range hosts allocate local ports from (Linux's default).

@@ -51,6 +51,7 @@ struct FakeNode: SimulatedNode {
         var answersPings = false
         var closesConnectionsOnShutdown = true
         var violationFrom: Instant?
+        var connectionLimits: ConnectionLimits?
     }
 
     private struct Connection {
@@ -159,6 +160,11 @@ struct FakeNode: SimulatedNode {
         received(Array(bytes), on: id)
     }
 
+    mutating func receiveDatagram(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, now: Instant) {
+        self.now = now
+        datagram(Array(bytes), from: source)
+    }
+
     mutating func handleTimeout(now: Instant) {
         self.now = now
         let due = timers.filter { $0 <= now }
@@ -176,6 +182,8 @@ struct FakeNode: SimulatedNode {
         connections.modify(id) { $0.outbox.removeAll() }
         return result
     }
+
+    var connectionLimits: ConnectionLimits? { options.connectionLimits }
 
     func invariantViolations() -> [String] {
         guard let from = options.violationFrom, now >= from else { return [] }
@@ -267,6 +275,10 @@ struct ChattyNode: SimulatedNode {
         fake.receive(bytes, on: id, now: now)
     }
 
+    mutating func receiveDatagram(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, now: Instant) {
+        fake.receiveDatagram(bytes, from: source, now: now)
+    }
+
     mutating func handleTimeout(now: Instant) {
         fake.handleTimeout(now: now)
         let target = IPAddress.v4(0x7F00_0001 + UInt32(rng.index(below: hostCount)))
@@ -287,6 +299,7 @@ struct ChattyNode: SimulatedNode {
     }
 
     func invariantViolations() -> [String] { [] }
+    var connectionLimits: ConnectionLimits? { nil }
     func digest(into hasher: inout StableHasher) { fake.digest(into: &hasher) }
 }
 

@@ -253,3 +253,33 @@ struct NetworkTCPTests {
         preconditionFailure("no seed in 1...64 splits hosts 0 and 1")
     }
 }
+
+@Suite("Virtual network: slot counts")
+struct NetworkSlotTests {
+    @Test("the network counts live connections per plane and direction and reports more than the node's slots")
+    func slotLimits() throws {
+        var limited = listeningOptions(1)
+        limited.connectionLimits = ConnectionLimits(lookupInbound: 5, lookupOutbound: 5, peerInbound: 1, peerOutbound: 5)
+        let network = makeFakeNetwork(hosts: 2, stopsAtFirstViolation: false) { $0 == 1 ? limited : listeningOptions($0) }
+        network.start(0, at: .zero)
+        network.start(1, at: .zero)
+        network.run(until: .ms(1))
+        let first = network.interact(with: 0) { $0.connect(to: .tcp(testAddress(1), 30_000)) }!
+        #expect(network.openConnectionCount(0, .peer, .outbound) == 1, "a connecting end counts")
+        network.run(until: .ms(100))
+        #expect(network.openConnectionCount(1, .peer, .inbound) == 1)
+        #expect(network.violations.isEmpty)
+        network.interact(with: 0) { _ = $0.connect(to: .tcp(testAddress(1), 30_000)) }
+        network.run(until: .ms(200))
+        #expect(network.violations.map(\.message) == ["2 inbound peer connections open, more than the 1 slots"])
+        #expect(network.violations.first?.host == 1)
+        network.interact(with: 0) { $0.close(first) }
+        network.run(until: .ms(300))
+        #expect(network.openConnectionCount(0, .peer, .outbound) == 1)
+        #expect(network.openConnectionCount(1, .peer, .inbound) == 1)
+        network.crash(1, at: .ms(300))
+        network.run(until: .ms(400))
+        #expect(network.openConnectionCount(0, .peer, .outbound) == 0, "the crash reset the last one")
+        #expect(network.openConnectionCount(1, .peer, .inbound) == 0)
+    }
+}
