@@ -189,3 +189,33 @@ final class ProbeHandler: PeerMessageHandler {
 
     func peerDisconnected(_ peer: PeerHandle, reason: PeerRemovalReason) {}
 }
+
+@Suite struct DiscoveryOnLoopbackTests {
+    @Test func aSeedLooksUpThroughANodeThatBootstrappedFromIt() async throws {
+        var seedConfiguration = try loopbackConfiguration()
+        seedConfiguration.lookupListener = try Endpoint(parsing: "tcp://127.0.0.1:0")
+        let seed = try Node(configuration: seedConfiguration, seed: 40)
+        let seedEvents = await seed.events
+        try await seed.start()
+        let seedLookup = try #require(await seed.listeningEndpoint(.lookup))
+
+        var joinerConfiguration = try loopbackConfiguration()
+        joinerConfiguration.lookupListener = try Endpoint(parsing: "tcp://127.0.0.1:0")
+        joinerConfiguration.bootstrapPeers = [seedLookup]
+        let joiner = try Node(configuration: joinerConfiguration, seed: 41)
+        try await joiner.start()
+        let joinerLookup = try #require(await joiner.listeningEndpoint(.lookup))
+
+        // The joiner's Peer message puts it in the seed's table; the seed then seeds through it.
+        let outcome = await first(seedEvents, within: 30) { event in
+            switch event {
+            case .lookupSucceeded(let endpoint, _), .lookupFailed(let endpoint, _): return endpoint == joinerLookup
+            default: return false
+            }
+        }
+        if case .lookupFailed(_, let reason) = outcome { Issue.record("lookup through the joiner failed: \(reason)") }
+        #expect(outcome != nil)
+        await joiner.shutdown()
+        await seed.shutdown()
+    }
+}
