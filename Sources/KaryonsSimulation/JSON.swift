@@ -121,7 +121,7 @@ extension SimulationReport {
         .object([
             ("connectsStarted", .int(network.connectsStarted)), ("connectsAccepted", .int(network.connectsAccepted)),
             ("connectsRefused", .int(network.connectsRefused)), ("connectsTimedOut", .int(network.connectsTimedOut)),
-            ("resets", .int(network.resets)), ("finsDelivered", .int(network.finsDelivered)),
+            ("connectionsEnded", .int(network.connectionsEnded)), ("resets", .int(network.resets)), ("finsDelivered", .int(network.finsDelivered)),
             ("bytesDelivered", .int(network.bytesDelivered)), ("datagramsSent", .int(network.datagramsSent)),
             ("datagramsDelivered", .int(network.datagramsDelivered)), ("datagramsLost", .int(network.datagramsLost)),
             ("datagramsCut", .int(network.datagramsCut)), ("datagramsDuplicated", .int(network.datagramsDuplicated)),
