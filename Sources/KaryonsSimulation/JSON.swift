@@ -80,7 +80,7 @@ extension SimulationReport {
     /// (the names the issue asks for), traffic, network counters, verdicts and the sampled series.
     public func json(resources: Resources?) -> JSONValue {
         var members: [(String, JSONValue)] = [
-            ("nodes", .int(nodes)), ("seed", .string(String(options.seed))), ("digest", .string(digestHex)),
+            ("nodes", .int(nodes)), ("seed", options.seed <= UInt64(Int.max) ? .int(Int(options.seed)) : .string(String(options.seed))), ("digest", .string(digestHex)),
             ("command", .string(commandLine)), ("completed", .bool(completed)),
             ("virtualSeconds", .number(virtualTime.seconds)),
             ("wallSeconds", resources.map { .number($0.wallSeconds) } ?? .null),
@@ -121,7 +121,7 @@ extension SimulationReport {
         .object([
             ("connectsStarted", .int(network.connectsStarted)), ("connectsAccepted", .int(network.connectsAccepted)),
             ("connectsRefused", .int(network.connectsRefused)), ("connectsTimedOut", .int(network.connectsTimedOut)),
-            ("resets", .int(network.resets)), ("finsDelivered", .int(network.finsDelivered)),
+            ("connectionsEnded", .int(network.connectionsEnded)), ("resets", .int(network.resets)), ("finsDelivered", .int(network.finsDelivered)),
             ("bytesDelivered", .int(network.bytesDelivered)), ("datagramsSent", .int(network.datagramsSent)),
             ("datagramsDelivered", .int(network.datagramsDelivered)), ("datagramsLost", .int(network.datagramsLost)),
             ("datagramsCut", .int(network.datagramsCut)), ("datagramsDuplicated", .int(network.datagramsDuplicated)),

@@ -12,9 +12,12 @@ public struct NetworkCounters: Hashable, Sendable {
     public var connectsRefused = 0
     /// Connects that got no answer before their timeout (partition, loss, unknown address).
     public var connectsTimedOut = 0
-    /// Connections reset (crash, bytes to a closed end, a late SYN-ACK).
+    /// Connections that ended (both ends closed, refused or timed out) and were forgotten.
+    public var connectionsEnded = 0
+    /// Connection ends reported reset to their node (crash, bytes to a closed end, a late SYN-ACK).
     public var resets = 0
-    /// Connections closed gracefully (FIN reported to a node).
+    /// Connection ends reported closed by the remote's FIN (most ends close on the Shutdown
+    /// message before the FIN arrives, and are not counted here).
     public var finsDelivered = 0
     /// TCP payload bytes handed to receiving nodes.
     public var bytesDelivered = 0
@@ -49,7 +52,7 @@ public struct NetworkCounters: Hashable, Sendable {
     /// Feeds every counter into `hasher`, in declaration order.
     public func digest(into hasher: inout StableHasher) {
         for value in [
-            events, connectsStarted, connectsAccepted, connectsRefused, connectsTimedOut, resets, finsDelivered,
+            events, connectsStarted, connectsAccepted, connectsRefused, connectsTimedOut, connectionsEnded, resets, finsDelivered,
             bytesDelivered, readsDelivered, bytesDiscarded, datagramsSent, datagramsDelivered, datagramsLost,
             datagramsCut, datagramsDuplicated, datagramsReordered, datagramsUnroutable, staleOutputs, starts, leaves,
             crashes, restarts,

@@ -9,11 +9,14 @@ public struct SVGChart: Sendable {
         public var name: String
         public var color: String
         public var points: [(x: Double, y: Double)]
+        /// Drawn dashed (to tell apart lines that may lie on top of each other).
+        public var isDashed: Bool
 
-        public init(name: String, color: String, points: [(x: Double, y: Double)]) {
+        public init(name: String, color: String, points: [(x: Double, y: Double)], isDashed: Bool = false) {
             self.name = name
             self.color = color
             self.points = points
+            self.isDashed = isDashed
         }
     }
 
@@ -25,12 +28,15 @@ public struct SVGChart: Sendable {
         public var yRange: ClosedRange<Double>?
         /// Formats y tick labels.
         public var yLabel: @Sendable (Double) -> String
+        /// Y ticks at whole numbers only (counts).
+        public var hasIntegerTicks: Bool
 
-        public init(title: String, series: [Series], yRange: ClosedRange<Double>? = nil,
+        public init(title: String, series: [Series], yRange: ClosedRange<Double>? = nil, hasIntegerTicks: Bool = false,
                     yLabel: @escaping @Sendable (Double) -> String = { fixedTrimmed($0) }) {
             self.title = title
             self.series = series
             self.yRange = yRange
+            self.hasIntegerTicks = hasIntegerTicks
             self.yLabel = yLabel
         }
     }
@@ -39,10 +45,17 @@ public struct SVGChart: Sendable {
     public var panels: [Panel] = []
     /// Formats x tick labels.
     public var xLabel: @Sendable (Double) -> String
+    /// Candidate x tick steps, smallest first (nil: 1-2-5 steps); the first giving at most about
+    /// eight ticks is used.
+    public var xSteps: [Double]?
+    /// The x axis starts here (nil: at the smallest x).
+    public var xStart: Double?
+    /// Shaded x intervals drawn on every panel (partitions), with a label.
+    public var bands: [(from: Double, to: Double, label: String)] = []
     public var width = 960.0
     public var panelHeight = 170.0
 
-    private let marginLeft = 70.0, marginRight = 170.0, panelGap = 46.0, top = 50.0, bottom = 40.0
+    private let marginLeft = 70.0, marginRight = 170.0, panelGap = 46.0, top = 64.0, bottom = 40.0
 
     public init(title: String, xLabel: @escaping @Sendable (Double) -> String) {
         self.title = title
@@ -57,7 +70,8 @@ public struct SVGChart: Sendable {
         svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
         svg += text(title, x: marginLeft, y: 28, size: 16, weight: "bold")
         let xs = panels.flatMap { $0.series.flatMap { $0.points.map(\.x) } }
-        let xRange = (xs.min() ?? 0)...max((xs.max() ?? 1), (xs.min() ?? 0) + 1e-9)
+        let xLow = xStart ?? xs.min() ?? 0
+        let xRange = xLow...max(xs.max() ?? 1, xLow + 1e-9)
         for (index, panel) in panels.enumerated() {
             svg += render(panel, top: top + Double(index) * (panelHeight + panelGap), xRange: xRange)
         }
@@ -75,20 +89,28 @@ public struct SVGChart: Sendable {
                 / (yRange.upperBound - yRange.lowerBound) * panelHeight
         }
         var svg = text(panel.title, x: marginLeft, y: panelTop - 8, size: 13, weight: "bold")
+        for band in bands {
+            let from = px(max(band.from, xRange.lowerBound)), to = px(min(band.to, xRange.upperBound))
+            guard to > from else { continue }
+            svg += "<rect x=\"\(num(from))\" y=\"\(num(panelTop))\" width=\"\(num(to - from))\" height=\"\(num(panelHeight))\" "
+                + "fill=\"#fbe3c0\" fill-opacity=\"0.6\"/>\n"
+            svg += text(band.label, x: from + 4, y: panelTop + panelHeight - 6, size: 10)
+        }
         svg += "<rect x=\"\(num(marginLeft))\" y=\"\(num(panelTop))\" width=\"\(num(plotWidth))\" height=\"\(num(panelHeight))\" "
             + "fill=\"none\" stroke=\"#999\"/>\n"
-        for tick in ticks(yRange) {
+        for tick in ticks(yRange, integral: panel.hasIntegerTicks) {
             svg += line(x1: marginLeft, y1: py(tick), x2: marginLeft + plotWidth, y2: py(tick), color: "#e4e4e4")
             svg += text(panel.yLabel(tick), x: marginLeft - 6, y: py(tick) + 4, anchor: "end")
         }
-        for tick in ticks(xRange) {
+        for tick in ticks(xRange, steps: xSteps) {
             svg += line(x1: px(tick), y1: panelTop, x2: px(tick), y2: panelTop + panelHeight, color: "#f0f0f0")
             svg += text(xLabel(tick), x: px(tick), y: panelTop + panelHeight + 15, anchor: "middle")
         }
         for (index, series) in panel.series.enumerated() {
             let points = series.points.filter { $0.y.isFinite }.map { "\(num(px($0.x))),\(num(py($0.y)))" }
             if !points.isEmpty {
-                svg += "<polyline fill=\"none\" stroke=\"\(escape(series.color))\" stroke-width=\"1.8\" points=\"\(points.joined(separator: " "))\"/>\n"
+                let dash = series.isDashed ? " stroke-dasharray=\"6 4\"" : ""
+                svg += "<polyline fill=\"none\" stroke=\"\(escape(series.color))\" stroke-width=\"1.8\"\(dash) points=\"\(points.joined(separator: " "))\"/>\n"
             }
             let legendY = panelTop + 14 + Double(index) * 18
             svg += line(x1: width - marginRight + 12, y1: legendY - 4, x2: width - marginRight + 32, y2: legendY - 4, color: series.color, width: 3)
@@ -97,11 +119,13 @@ public struct SVGChart: Sendable {
         return svg
     }
 
-    /// About five round tick values across `range`.
-    private func ticks(_ range: ClosedRange<Double>) -> [Double] {
+    /// About five round tick values across `range` (whole numbers if `integral`; from `steps` if given).
+    private func ticks(_ range: ClosedRange<Double>, integral: Bool = false, steps: [Double]? = nil) -> [Double] {
         let span = range.upperBound - range.lowerBound
         guard span > 0 else { return [range.lowerBound] }
-        let step = niceStep(span / 5)
+        var step = niceStep(span / 5)
+        if let steps { step = steps.first { span / $0 <= 8 } ?? step }
+        if integral { step = max(1, step.rounded(.up)) }
         var tick = (range.lowerBound / step).rounded(.up) * step
         var result: [Double] = []
         while tick <= range.upperBound + step * 1e-9 && result.count < 50 {
@@ -166,6 +190,12 @@ extension SimulationReport {
         var chart = SVGChart(title: "karyons sim — \(nodes) nodes, seed \(options.seed), digest \(digestHex)") { seconds in
             SimulationOptions.format(Duration(seconds: seconds))
         }
+        chart.xStart = 0
+        chart.bands = options.partitions.map { partition in
+            (Duration(nanoseconds: partition.start.nanoseconds).seconds, Duration(nanoseconds: partition.end.nanoseconds).seconds,
+             "partition \(SimulationOptions.format(partition))")
+        }
+        chart.xSteps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1_800, 3_600, 7_200, 14_400, 43_200, 86_400]
         func series(_ name: String, _ color: String, _ metric: (MetricsSample) -> Double?) -> SVGChart.Series {
             SVGChart.Series(name: name, color: color, points: samples.compactMap { sample in
                 metric(sample).map { (Duration(nanoseconds: sample.time.nanoseconds).seconds, $0) }
@@ -179,12 +209,14 @@ extension SimulationReport {
             ]),
             .init(title: "slots and success rates", series: [
                 series("outbound slots", "#ff7f0e", { $0.outboundSlotFillMean }),
-                series("inbound slots", "#9467bd", { $0.inboundSlotFillMean }),
+                SVGChart.Series(
+                    name: "inbound slots", color: "#9467bd", points: series("", "", { $0.inboundSlotFillMean }).points, isDashed: true),
                 series("lookups ok", "#d62728", { $0.intervalLookupSuccessRate }),
                 series("largest component", "#17becf", { $0.largestComponentShare }),
             ], yRange: 0...1, yLabel: percentLabel),
-            .init(title: "peer-graph components", series: [series("components", "#8c564b", { Double($0.components) })]),
-            .init(title: "nodes up", series: [series("nodes up", "#7f7f7f", { Double($0.nodesUp) })]),
+            .init(title: "peer-graph components", series: [series("components", "#8c564b", { Double($0.components) })],
+                  hasIntegerTicks: true),
+            .init(title: "nodes up", series: [series("nodes up", "#7f7f7f", { Double($0.nodesUp) })], hasIntegerTicks: true),
             .init(title: "frames sent per virtual second", series: [frameRateSeries()]),
         ]
         return chart.render()

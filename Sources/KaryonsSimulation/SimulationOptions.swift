@@ -145,10 +145,14 @@ extension SimulationOptions {
 
     /// Parses a latency range `min..max` (`20ms..80ms`) or one fixed value (`50ms`).
     public static func parseLatency(_ text: String) throws(OptionParseError) -> ClosedRange<Duration> {
+        try parseRange(text, naming: "latency range")
+    }
+
+    private static func parseRange(_ text: String, naming what: String) throws(OptionParseError) -> ClosedRange<Duration> {
         let parts = text.split(separator: "..", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         let lower = try parseDuration(parts[0])
         let upper = parts.count == 2 ? try parseDuration(parts[1]) : lower
-        guard lower <= upper else { throw OptionParseError("latency range '\(text)' is reversed") }
+        guard lower <= upper else { throw OptionParseError("\(what) '\(text)' is reversed") }
         return lower...upper
     }
 
@@ -168,7 +172,7 @@ extension SimulationOptions {
         let parts = text.split(separator: "@", maxSplits: 1).map(String.init)
         guard parts.count == 2 else { throw OptionParseError("bad partition '\(text)' (expected e.g. 50%@2m..5m)") }
         let fraction = try parseProbability(parts[0])
-        let window = try parseLatency(parts[1])
+        let window = try parseRange(parts[1], naming: "partition window")
         guard window.lowerBound < window.upperBound else { throw OptionParseError("partition '\(text)' must end after it starts") }
         return Partition(
             fraction: fraction, start: Instant(nanoseconds: window.lowerBound.nanoseconds),

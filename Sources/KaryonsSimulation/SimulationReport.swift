@@ -135,8 +135,9 @@ extension SimulationReport {
     private func networkLines(_ resources: Resources?) -> [String] {
         var lines = [
             "network: \(grouped(network.connectsStarted)) connects (\(grouped(network.connectsRefused)) refused, "
-                + "\(grouped(network.connectsTimedOut)) timed out), \(grouped(network.finsDelivered)) closed, "
-                + "\(grouped(network.resets)) reset; \(grouped(network.bytesDelivered)) bytes delivered",
+                + "\(grouped(network.connectsTimedOut)) timed out), \(grouped(network.connectionsEnded)) ended "
+                + "(\(grouped(network.finsDelivered)) ends saw FIN, \(grouped(network.resets)) reset); "
+                + "\(grouped(network.bytesDelivered)) bytes delivered",
             "datagrams: \(grouped(network.datagramsSent)) sent, \(grouped(network.datagramsDelivered)) delivered, "
                 + "\(grouped(network.datagramsLost)) lost, \(grouped(network.datagramsCut)) cut, "
                 + "\(grouped(network.datagramsDuplicated)) duplicated, \(grouped(network.datagramsUnroutable)) unroutable",

@@ -483,6 +483,7 @@ extension VirtualNetwork {
             pipeBuffers[index].removeAll(keepingCapacity: pipeBuffers[index].capacity <= Self.pipeBufferKeptMax)
         }
         connections.remove(connection)
+        counters.connectionsEnded += 1
     }
 
     /// The largest pipe buffer kept for reuse when its connection ends.

@@ -218,23 +218,23 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     // MARK: Scheduling from outside
 
     /// Boots the host's node at `time` and sends it `.start`.
-    public func start(_ host: Int, at time: Instant) { schedule(.control(host: UInt32(host), .start), at: time) }
+    public func start(_ host: Int, at time: Instant) { schedule(.control(host: checked(host), .start), at: time) }
 
     /// Asks the host's node to shut down gracefully at `time`; it goes down after `.stopped`.
-    public func leave(_ host: Int, at time: Instant) { schedule(.control(host: UInt32(host), .leave), at: time) }
+    public func leave(_ host: Int, at time: Instant) { schedule(.control(host: checked(host), .leave), at: time) }
 
     /// Crashes the host at `time`: its node is dropped and every connection of it is reset.
-    public func crash(_ host: Int, at time: Instant) { schedule(.control(host: UInt32(host), .crash), at: time) }
+    public func crash(_ host: Int, at time: Instant) { schedule(.control(host: checked(host), .crash), at: time) }
 
     /// Boots the host again at `time` (crashing it first if it still runs), with its previous
     /// identity or a fresh one.
     public func restart(_ host: Int, at time: Instant, freshIdentity: Bool) {
-        schedule(.control(host: UInt32(host), freshIdentity ? .restartFresh : .restartSame), at: time)
+        schedule(.control(host: checked(host), freshIdentity ? .restartFresh : .restartSame), at: time)
     }
 
     /// Feeds `.command(command)` to the host's node at `time` (dropped if the node is down then).
     public func send(_ command: NodeCommand, to host: Int, at time: Instant) {
-        let slot = pendingInputs.insert(PendingInput(host: UInt32(host), incarnation: nil, input: .command(command)))
+        let slot = pendingInputs.insert(PendingInput(host: checked(host), incarnation: nil, input: .command(command)))
         schedule(.input(slot), at: time)
     }
 
@@ -247,6 +247,11 @@ public final class VirtualNetwork<Node: SimulatedNode> {
         let result = body(&nodes[host]!)
         afterStep(host)
         return result
+    }
+
+    private func checked(_ host: Int) -> UInt32 {
+        precondition(hosts.indices.contains(host), "BUG in Karyons: no simulated host \(host)")
+        return UInt32(host)
     }
 
     func schedule(_ action: NetworkAction, at time: Instant) {
