@@ -88,7 +88,7 @@ extension PeerCore {
         if let message { try? cx.send(message, on: id) }  // A Verack rejection or Shutdown always encodes.
         cx.close(id, sending: nil)
         if link.direction == .outbound && !isStopped {
-            cx.signals.append(.dialFailed(link.remote, expected: link.expected, reason: failure.description))
+            cx.signals.append(.dialFailed(link.remote, expected: link.expected, reason: DialFailure(failure)))
         }
     }
 }

@@ -82,13 +82,13 @@ struct PeerCore {
     /// Starts a dial, or answers `.dialFailed` at once (self, already connected, no outbound slot).
     private mutating func dial(_ endpoint: Endpoint, expected: PeerID?, _ cx: inout CoreContext) {
         guard !isStopped else { return }
-        var refusal: String?
+        var refusal: DialFailure?
         if expected == identity.id {
-            refusal = "the expected ID is our own"
+            refusal = .selfConnection
         } else if let expected, pool.connection(of: expected) != nil {
-            refusal = "already connected to \(expected.shortDescription)"
+            refusal = .duplicatePeer
         } else if !pool.hasFreeOutboundSlot {
-            refusal = "no free outbound slot"
+            refusal = .noFreeSlot
         }
         if let refusal {
             cx.signals.append(.dialFailed(endpoint, expected: expected, reason: refusal))
@@ -123,7 +123,7 @@ struct PeerCore {
         // Discovery owns retries; this attempt is over.
         cx.emit(.connectFailed(.peer, remote, failure, willRetry: false))
         if !isStopped {
-            cx.signals.append(.dialFailed(remote, expected: link.expected, reason: "connect failed: \(failure)"))
+            cx.signals.append(.dialFailed(remote, expected: link.expected, reason: .connectFailed(failure)))
         }
     }
 
