@@ -45,7 +45,14 @@ struct PeerCore {
     }
 
     /// The connection of a connected peer.
-    func connection(of peer: PeerID) -> ConnectionID? { pool.connection(of: peer) }
+    func connection(of peer: PeerID) -> ConnectionID? { establishedConnection(of: peer) }
+
+    /// The connection of a peer whose handshake is over on both sides (a listener's pool member
+    /// waiting for the dialler's confirmation is not one yet).
+    func establishedConnection(of peer: PeerID) -> ConnectionID? {
+        guard let id = pool.connection(of: peer), links[id]?.peer != nil else { return nil }
+        return id
+    }
 
     // MARK: Connections
 
@@ -85,7 +92,10 @@ struct PeerCore {
         var refusal: DialFailure?
         if expected == identity.id {
             refusal = .selfConnection
-        } else if let expected, pool.connection(of: expected) != nil {
+        } else if let expected, establishedConnection(of: expected) != nil {
+            // (A listener's handshake with it that still waits for confirmation does not count: the
+            // pool's tie-break settles that one during our handshake, so discovery never redraws
+            // an entry refused at once for a peer it has not heard of.)
             refusal = .duplicatePeer
         } else if !pool.hasFreeOutboundSlot {
             refusal = .noFreeSlot

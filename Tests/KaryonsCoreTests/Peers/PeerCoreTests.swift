@@ -118,6 +118,10 @@ import Testing
         bench.receive(PeerBench.version(from: F.large, protocols: [F.chat, F.files]), on: id)
         #expect(bench.sent(on: id) == [PeerBench.verack(from: F.small)])
         bench.drain()
+        #expect(!bench.outputs.contains(where: \.isPeerConnected) && bench.signals.isEmpty, "not before the confirmation")
+        bench.expectConsistent()
+        bench.receive(PeerBench.verack(from: F.large), on: id)
+        bench.drain()
         let info = PeerInfo(id: F.large, direction: .inbound, endpoint: remote, protocols: [.ping, "CHAT"])
         #expect(bench.outputs.contains(.peerConnected(info)))
         #expect(bench.signals == [.peerAdded(info, dialled: nil)])
@@ -231,6 +235,12 @@ import Testing
         } else {
             bench.receive(PeerBench.version(from: remote), on: inbound)
             bench.receive(PeerBench.verack(from: remote), on: outbound)
+        }
+        if !weAreSmaller {
+            // The kept connection is the remote's dial: we are its listener, a peer once it confirms.
+            bench.drain()
+            #expect(bench.core.connection(of: remote) == nil)
+            bench.receive(PeerBench.verack(from: remote), on: inbound)
         }
         bench.drain()
         #expect(bench.core.connection(of: remote) == keeper)

@@ -20,6 +20,8 @@ import Testing
         var remote = scripted.accept(from: dialler)
         remote.send(F.identity(F.large, protocols: [F.chat]).versionMessage, to: &scripted, chunk: 1)
         #expect(remote.read(&scripted) == [verack(F.small)])
+        #expect(scripted.node.peers.isEmpty, "established only once the dialler confirms")
+        remote.send(verack(F.large), to: &scripted, chunk: 1)
         let info = PeerInfo(id: F.large, direction: .inbound, endpoint: dialler, protocols: [.ping, "CHAT"])
         #expect(scripted.outputs.contains(.peerConnected(info)))
         #expect(scripted.node.peers == [info])
@@ -64,10 +66,9 @@ import Testing
     @Test func secondVersionAfterTheHandshakeClosesTheConnection() {
         var scripted = ScriptedNode()
         var remote = scripted.accept(from: dialler)
-        let version = F.identity(F.large, protocols: [F.chat]).versionMessage
-        remote.send(version, to: &scripted)
-        _ = remote.read(&scripted)
-        remote.send(version, to: &scripted)
+        remote.handshake(as: F.large, to: &scripted)
+        #expect(scripted.node.peers.map(\.id) == [F.large])
+        remote.send(F.identity(F.large, protocols: [F.chat]).versionMessage, to: &scripted)
         #expect(remote.read(&scripted) == [.shutdown(.malformedMessage)])
         #expect(
             scripted.outputs.contains(
@@ -83,6 +84,7 @@ import Testing
         var remote = try #require(dialled)
         #expect(remote.read(&scripted) == [F.identity(F.small, protocols: [F.chat]).versionMessage])
         remote.send(verack(F.large), to: &scripted)
+        #expect(remote.read(&scripted) == [verack(F.small)], "our confirmation")
         #expect(scripted.node.peers.map(\.id) == [F.large])
 
         scripted.advance(to: F.t(20))
@@ -111,8 +113,7 @@ import Testing
     @Test func pausedDeliveryHoldsFramesUntilResumed() {
         var scripted = ScriptedNode()
         var remote = scripted.accept(from: dialler)
-        remote.send(F.identity(F.large, protocols: [F.chat]).versionMessage, to: &scripted)
-        _ = remote.read(&scripted)
+        remote.handshake(as: F.large, to: &scripted)
         scripted.handle(.command(.pauseDelivery(F.large, paused: true)))
         #expect(scripted.outputs.last == .pauseReading(remote.connection, paused: true))
         // Bytes the driver had already read arrive; nothing is delivered while paused.
@@ -127,8 +128,7 @@ import Testing
     @Test func peerThatDoesNotReadIsClosedAfterTheStallTimeout() {
         var scripted = ScriptedNode { $0.peers.sendStallTimeout = .seconds(10) }
         var remote = scripted.accept(from: dialler)
-        remote.send(F.identity(F.large, protocols: [F.chat]).versionMessage, to: &scripted)
-        _ = remote.read(&scripted)
+        remote.handshake(as: F.large, to: &scripted)
         scripted.advance(to: F.t(1))
         scripted.handle(.sendQueue(remote.connection, isAboveHighWatermark: true))
         scripted.advance(to: F.t(10.999))
@@ -146,6 +146,7 @@ import Testing
         var peer = try #require(dialled)
         _ = peer.read(&scripted)
         peer.send(verack(F.large), to: &scripted)
+        #expect(peer.read(&scripted) == [verack(F.small)], "our confirmation")
         let flood = (0..<1_000).map {
             scripted.accept(from: F.endpoint("203.0.113.\(1 + $0 % 250)", UInt16(20_000 + $0)))
         }

@@ -99,6 +99,17 @@ struct RemoteEnd {
         return messages
     }
 
+    /// Plays a dialler with ID `id` offering `protocols`: sends Version, reads the node's answer and
+    /// confirms an accepting Verack with every protocol it lists. Returns the node's answer.
+    @discardableResult
+    mutating func handshake(as id: PeerID, offering protocols: [ProtocolSpec] = [PeerFixtures.chat],
+                            to scripted: inout ScriptedNode) -> [PeerMessage] {
+        send(PeerFixtures.identity(id, protocols: protocols).versionMessage, to: &scripted)
+        let answer = read(&scripted)
+        if let confirmation = PeerFixtures.confirmation(by: id, of: answer) { send(confirmation, to: &scripted) }
+        return answer
+    }
+
     /// Writes `message` as one frame, delivered in chunks of `chunk` bytes (whole if nil).
     func send(_ message: PeerMessage, to scripted: inout ScriptedNode, chunk: Int? = nil) {
         var writer = ByteWriter()
