@@ -1,7 +1,7 @@
 import Testing
 @testable import KaryonsCore
 
-/// Several nodes wired together through `DiscoveryTestNetwork`: discovery outcomes of whole runs.
+/// Several nodes wired together through `TestNetwork`: discovery outcomes of whole runs.
 @Suite struct NetworkTests {
     /// The original's 12-peer simulation (karyons-behaviour.md §9): peer1 is the seed, peers 2–6
     /// listen and seed from it, peers 7–12 are outbound-only and start 3 s later with two or three
@@ -11,7 +11,7 @@ import Testing
     func twelvePeersSeededFromOneSeedFillTheirTables(seed: UInt64) {
         var rng = SplitMix64(seed: seed)
         let ids = (1...12).map { _ in PeerID.random(using: &rng) }
-        var network = DiscoveryTestNetwork()
+        var network = TestNetwork()
         func lookup(_ peer: Int) -> Endpoint { .tcp(.loopbackV4, UInt16(30009 + peer)) }
         for peer in 1...6 {
             let configuration = NodeConfiguration(
@@ -54,7 +54,7 @@ import Testing
             #expect(dialer.manualPeers.map(\.endpoint) == (index == 7 ? [.tcp(.loopbackV4, 30005)] : []))
         }
         // The seed learned everyone from their Peer messages; nobody gave up seeding.
-        #expect(network.events[0].contains { if case .entryAdded = $0 { return true } else { return false } })
+        #expect(network.events(0).contains { if case .entryAdded = $0 { return true } else { return false } })
     }
 
     /// A run is a pure function of the seeds: the same seeds give the same events, in the same
@@ -62,7 +62,7 @@ import Testing
     @Test func runsAreReproducibleFromTheirSeeds() {
         func run(seed: UInt64) -> [[NodeEvent]] {
             var rng = SplitMix64(seed: seed)
-            var network = DiscoveryTestNetwork()
+            var network = TestNetwork()
             for peer in 0..<5 {
                 let configuration = NodeConfiguration(
                     peerListener: .tcp(.loopbackV4, UInt16(31000 + peer)),
@@ -73,7 +73,7 @@ import Testing
             }
             network.run(until: sec(20))
             #expect(network.problems == [])
-            return network.events
+            return network.allEvents
         }
         let first = run(seed: 42)
         #expect(first.allSatisfy { $0.count > 10 })
