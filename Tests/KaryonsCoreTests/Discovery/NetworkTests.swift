@@ -3,32 +3,11 @@ import Testing
 
 /// Several nodes wired together through `TestNetwork`: discovery outcomes of whole runs.
 @Suite struct NetworkTests {
-    /// The original's 12-peer simulation (karyons-behaviour.md §9): peer1 is the seed, peers 2–6
-    /// listen and seed from it, peers 7–12 are outbound-only and start 3 s later with two or three
-    /// bootstrap endpoints. Every listening node ends up verified in every other node's table, no
+    /// The original's 12-peer simulation (`TestNetwork.twelvePeerTopology`). Every listening node ends up verified in every other node's table, no
     /// outbound-only node is ever advertised, and every node is connected to every node it can reach.
     @Test(arguments: [UInt64(1), 2, 3])
     func twelvePeersSeededFromOneSeedFillTheirTables(seed: UInt64) {
-        var rng = SplitMix64(seed: seed)
-        let ids = (1...12).map { _ in PeerID.random(using: &rng) }
-        var network = TestNetwork()
-        func lookup(_ peer: Int) -> Endpoint { .tcp(.loopbackV4, UInt16(30009 + peer)) }
-        for peer in 1...6 {
-            let configuration = NodeConfiguration(
-                peerListener: .tcp(.loopbackV4, UInt16(29999 + peer)), lookupListener: lookup(peer),
-                bootstrapPeers: peer == 1 ? [] : [lookup(1)])
-            _ = network.add(id: ids[peer - 1], configuration: configuration, seed: rng.next())
-            network.start(peer - 1)
-        }
-        network.run(until: sec(3))
-        let bootstraps: [Int: [Int]] = [7: [1, 2], 8: [1, 3], 9: [1, 4], 10: [1, 5], 11: [1, 6], 12: [1, 6, 2]]
-        for peer in 7...12 {
-            let configuration = NodeConfiguration(
-                bootstrapPeers: bootstraps[peer]!.map(lookup),
-                dialPeers: peer == 8 ? [.tcp(.loopbackV4, 30005)] : [])
-            _ = network.add(id: ids[peer - 1], configuration: configuration, seed: rng.next())
-            network.start(peer - 1)
-        }
+        var (network, ids) = TestNetwork.twelvePeerTopology(seed: seed)
         network.run(until: sec(12))
 
         #expect(network.problems == [])
@@ -43,9 +22,8 @@ import Testing
             // other is connected exactly once (the tie-break settles mutual dials), listening nodes
             // to everyone, outbound-only nodes to the six listening ones. Peer 8 reaches peer 6
             // through its manual peer, never as a table entry.
-            let peers = network.nodes[index].peers.map(\.id)
             let reachable = index < 6 ? Set(ids).subtracting([ids[index]]) : listening
-            #expect(Set(peers) == reachable && peers.count == reachable.count, "node \(index + 1) peers")
+            #expect(network.isConnected(index, toExactly: reachable), "node \(index + 1) peers")
             let dialer = network.nodes[index].testsOnly_discovery.dialer
             let pending = dialer.tableDials.filter { !$0.isConnected }.count
             #expect(pending == 0, "node \(index + 1)")
