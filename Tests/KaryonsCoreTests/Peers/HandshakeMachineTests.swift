@@ -7,8 +7,17 @@ import Testing
     typealias F = PeerFixtures
     let timeout = Duration.seconds(2)
 
-    /// Plays a whole handshake between a dialler and a listener: Version, then the listener's answer.
-    /// Returns each side's last action.
+    /// What a side sends after `action`: its accepting Verack (`accept`), or its refusal.
+    func reply(to action: HandshakeAction, by machine: inout HandshakeMachine) -> PeerMessage? {
+        switch action {
+        case .completed(let result): return machine.accept(result)
+        case .fail(_, let message): return message
+        case .wait, .send, .confirmed: return nil
+        }
+    }
+
+    /// Plays a handshake between a dialler and a listener up to the dialler's verdict: Version, then
+    /// the listener's answer. Returns each side's last action.
     func handshake(
         dialler: HandshakeIdentity,
         listener: HandshakeIdentity,
@@ -21,11 +30,7 @@ import Testing
             return (.wait, .wait)
         }
         let listenerAction = inbound.received(version)
-        let answer: PeerMessage
-        switch listenerAction {
-        case .completed(let result): answer = inbound.accept(result)
-        case .fail(_, let message?): answer = message
-        case .fail(_, nil), .wait, .send, .confirmed:
+        guard let answer = reply(to: listenerAction, by: &inbound) else {
             Issue.record("the listener must answer a Version: \(listenerAction)")
             return (.wait, listenerAction)
         }
@@ -33,8 +38,8 @@ import Testing
     }
 
     /// Plays the whole three-message handshake: Version, the listener's Verack, the dialler's
-    /// confirming Verack (or Shutdown). Returns the dialler's verdict on the Verack and the listener's
-    /// last action (`.confirmed` when both sides agreed).
+    /// confirming Verack (or Shutdown). Returns the dialler's verdict on the Verack, the listener's
+    /// last action (`.confirmed` when both sides agreed) and the dialler's reply.
     func fullHandshake(
         dialler: HandshakeIdentity,
         listener: HandshakeIdentity
@@ -48,11 +53,7 @@ import Testing
             return (.wait, .wait, nil)
         }
         let diallerAction = outbound.received(inbound.accept(accepted))
-        let confirmation: PeerMessage
-        switch diallerAction {
-        case .completed(let result): confirmation = outbound.accept(result)
-        case .fail(_, let message?): confirmation = message
-        case .fail(_, nil), .wait, .send, .confirmed:
+        guard let confirmation = reply(to: diallerAction, by: &outbound) else {
             Issue.record("the dialler must answer a Verack: \(diallerAction)")
             return (diallerAction, .wait, nil)
         }
