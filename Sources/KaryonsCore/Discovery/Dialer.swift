@@ -80,6 +80,8 @@ struct Dialer {
         var endpoint: Endpoint
         var state: ManualState
         var backoff: Backoff
+        /// The ID of the peer reached, while connected (its table entry is not dialled meanwhile).
+        var peerID: PeerID?
     }
 
     let settings: Settings
@@ -89,6 +91,11 @@ struct Dialer {
     private(set) var manualPeers: [ManualPeer] = []
     /// Peers that dialled us (never dialled while they stay).
     private(set) var inboundPeers: Set<PeerID> = []
+    /// Data endpoints that led back to this node (never dialled again), at most `selfEndpointsMax`.
+    private(set) var selfEndpoints: Set<Endpoint> = []
+
+    /// How many self endpoints are remembered (a node has few addresses; more is a misbehaving table).
+    static let selfEndpointsMax = 8
 
     init(settings: Settings) {
         self.settings = settings
@@ -172,8 +179,8 @@ struct Dialer {
     func isExcluded(_ record: PeerRecord) -> Bool {
         if inboundPeers.contains(record.id) { return true }
         let endpoint = Endpoint.tcp(record.address, record.port)
-        return tableDials.contains { $0.id == record.id || $0.endpoint == endpoint }
-            || manualPeers.contains { $0.endpoint == endpoint }
+        return selfEndpoints.contains(endpoint) || tableDials.contains { $0.id == record.id || $0.endpoint == endpoint }
+            || manualPeers.contains { $0.endpoint == endpoint || $0.peerID == record.id }
     }
 
     /// Backoffs that ended: table dials are attempted again; manual peers become ready for `fill`.
@@ -189,9 +196,14 @@ struct Dialer {
         }
     }
 
-    /// The peer half could not turn a dial into a peer.
+    /// The peer half could not turn a dial into a peer. A retryable failure is tried again after a
+    /// backoff, and after the last attempt the entry is marked failed (unless our own pool had no
+    /// slot: not the entry's fault). A duplicate or a dial of ourselves ends the dial at once, the
+    /// entry untouched; a node with another ID marks the entry failed at once. A manual peer is
+    /// redialled after its backoff, except one that leads back to us, which is dropped.
     mutating func dialFailed(
-        _ endpoint: Endpoint, expected: PeerID?, now: Instant, table: inout RoutingTable, rng: inout SplitMix64
+        _ endpoint: Endpoint, expected: PeerID?, _ failure: DialFailure, now: Instant, table: inout RoutingTable,
+        rng: inout SplitMix64
     ) {
         if let expected,
             let index = tableDials.firstIndex(where: {
@@ -199,18 +211,40 @@ struct Dialer {
             })
         {
             guard tableDials[index].retryAt == nil else { return }  // Not dialling: a stale report.
-            if inboundPeers.contains(expected) {
-                tableDials.remove(at: index)  // It dialled us meanwhile; the duplicate is not its fault.
-            } else if tableDials[index].attempt < settings.attempts {
-                tableDials[index].retryAt = now + tableDials[index].backoff.nextDelay(using: &rng)
-            } else {
-                tableDials.remove(at: index)
-                table.markFailed(expected, now: now)
-            }
+            tableDialFailed(index, failure, now: now, table: &table, rng: &rng)
         } else if expected == nil, let index = manualPeers.firstIndex(where: { $0.endpoint == endpoint }),
             manualPeers[index].state == .dialling
         {
-            scheduleRedial(index, now: now, rng: &rng)
+            if failure == .selfConnection {
+                manualPeers.remove(at: index)
+            } else {
+                scheduleRedial(index, now: now, rng: &rng)
+            }
+        }
+    }
+
+    private mutating func tableDialFailed(
+        _ index: Int, _ failure: DialFailure, now: Instant, table: inout RoutingTable, rng: inout SplitMix64
+    ) {
+        let dial = tableDials[index]
+        switch failure {
+        case .duplicatePeer:
+            tableDials.remove(at: index)  // Connected some other way (inbound, manual): not its fault.
+        case .selfConnection:
+            tableDials.remove(at: index)
+            if selfEndpoints.count < Self.selfEndpointsMax { selfEndpoints.insert(dial.endpoint) }
+        case .unexpectedPeer:
+            tableDials.remove(at: index)
+            table.markFailed(dial.id, now: now)
+        case .connectFailed, .handshakeFailed, .noFreeSlot:
+            if inboundPeers.contains(dial.id) {
+                tableDials.remove(at: index)  // It dialled us meanwhile: no need to try again.
+            } else if dial.attempt < settings.attempts {
+                tableDials[index].retryAt = now + tableDials[index].backoff.nextDelay(using: &rng)
+            } else {
+                tableDials.remove(at: index)
+                if failure != .noFreeSlot { table.markFailed(dial.id, now: now) }
+            }
         }
     }
 
@@ -228,6 +262,7 @@ struct Dialer {
             manualPeers[index].state == .dialling
         {
             manualPeers[index].state = .connected(since: now)
+            manualPeers[index].peerID = peer.id
         }
     }
 
@@ -245,6 +280,7 @@ struct Dialer {
         } else if let index = manualPeers.firstIndex(where: { $0.endpoint == dialled }),
             case .connected(let since) = manualPeers[index].state
         {
+            manualPeers[index].peerID = nil
             if now.duration(since: since) >= settings.redialBackoffMax { manualPeers[index].backoff.reset() }
             scheduleRedial(index, now: now, rng: &rng)
         }
@@ -255,6 +291,7 @@ struct Dialer {
         tableDials = []
         manualPeers = []
         inboundPeers = []
+        selfEndpoints = []
     }
 
     private mutating func scheduleRedial(_ index: Int, now: Instant, rng: inout SplitMix64) {

@@ -276,8 +276,8 @@ struct DiscoveryCore {
         guard isRunning else { return }
         switch signal {
         case .dial: preconditionFailure("BUG in Karyons: a dial signal was routed to discovery")
-        case .dialFailed(let endpoint, let expected, _):
-            dialer.dialFailed(endpoint, expected: expected, now: cx.now, table: &table, rng: &rng)
+        case .dialFailed(let endpoint, let expected, let failure):
+            dialer.dialFailed(endpoint, expected: expected, failure, now: cx.now, table: &table, rng: &rng)
         case .peerAdded(let peer, let dialled):
             dialer.peerAdded(peer, dialled: dialled, now: cx.now, table: &table)
         case .peerRemoved(let peer, let dialled):

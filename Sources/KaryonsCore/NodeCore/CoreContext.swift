@@ -183,13 +183,64 @@ enum CoreSignal: Hashable {
     /// Discovery → peers: dial this data endpoint; `expected` is the ID the routing table holds for it
     /// (nil for a manual peer). Answered by `.dialFailed` or `.peerAdded`.
     case dial(Endpoint, expected: PeerID?)
-    /// Peers → discovery: a dial did not produce a peer (connect failed, handshake failed, or the
-    /// peer's ID was not the expected one).
-    case dialFailed(Endpoint, expected: PeerID?, reason: String)
+    /// Peers → discovery: a dial did not produce a peer, and why.
+    case dialFailed(Endpoint, expected: PeerID?, reason: DialFailure)
     /// Peers → discovery: a peer joined the pool. For an outbound peer, `dialled` is the endpoint dialled.
     case peerAdded(PeerInfo, dialled: Endpoint?)
     /// Peers → discovery: a peer left the pool.
     case peerRemoved(PeerInfo, dialled: Endpoint?)
+}
+
+/// Why a `.dial` produced no peer (`CoreSignal.dialFailed`). The dialer retries only the failures
+/// that may be the entry's fault and may pass (`isRetryable`); a duplicate or a dial of ourselves is
+/// nobody's fault and is not retried, and a node with another ID than the entry's condemns the entry.
+enum DialFailure: Hashable, CustomStringConvertible {
+    /// The TCP connect failed, or the connection closed before the handshake began.
+    case connectFailed(ConnectFailure)
+    /// The handshake ended without a peer, with this reason, given by us or by the remote (a version
+    /// or protocol mismatch, a timeout, a malformed frame, the remote's lack of a slot, a connection
+    /// lost mid-handshake as `.none`).
+    case handshakeFailed(DisconnectReason, byRemote: Bool)
+    /// One side already holds a connection to this peer (found before dialling, or by either side's
+    /// duplicate check during the handshake).
+    case duplicatePeer
+    /// The endpoint leads back to this node (or the expected ID is our own).
+    case selfConnection
+    /// The pool had no free outbound slot (the dialer and the pool disagree: never expected).
+    case noFreeSlot
+    /// The node reached claims another ID than the table entry that was dialled.
+    case unexpectedPeer(PeerID)
+
+    /// The failure of a handshake as the dialer sees it.
+    init(_ failure: HandshakeFailure) {
+        switch failure {
+        case .selfConnection, .refusedByRemote(.selfConnection): self = .selfConnection
+        case .duplicatePeer, .refusedByRemote(.duplicatePeer): self = .duplicatePeer
+        case .unexpectedPeer(_, let actual): self = .unexpectedPeer(actual)
+        case .incompatibleVersion, .mandatoryProtocolMissing, .unexpectedMessage, .unofferedProtocol,
+            .malformed, .unencodable, .timeout, .refusedByRemote, .connectionLost:
+            self = .handshakeFailed(failure.reason, byRemote: failure.isByRemote)
+        }
+    }
+
+    /// True when trying the same endpoint again later may succeed (the remote was down, slow, full).
+    var isRetryable: Bool {
+        switch self {
+        case .connectFailed, .handshakeFailed, .noFreeSlot: return true
+        case .duplicatePeer, .selfConnection, .unexpectedPeer: return false
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .connectFailed(let failure): return "connect failed: \(failure)"
+        case .handshakeFailed(let reason, let byRemote): return "handshake failed (\(reason)\(byRemote ? ", by the remote" : ""))"
+        case .duplicatePeer: return "duplicate peer"
+        case .selfConnection: return "self connection"
+        case .noFreeSlot: return "no free outbound slot"
+        case .unexpectedPeer(let actual): return "reached another peer (\(actual.shortDescription))"
+        }
+    }
 }
 
 /// Counters a node keeps for monitors and for the simulator's metrics.

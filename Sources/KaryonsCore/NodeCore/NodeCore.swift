@@ -344,6 +344,42 @@ public struct NodeCore {
         var problems = discovery.table.checkInvariants()
         problems += pool.checkInvariants(cx)
         problems += discovery.checkInvariants(cx)
+        problems += signalContractProblems()
+        return problems
+    }
+
+    /// The signal contract between the halves, between events: each `.dial` is answered by exactly
+    /// one `.dialFailed` or `.peerAdded`, and each outbound peer's end by one `.peerRemoved`. So every
+    /// dial the dialer waits on is an outbound connection the peer half is opening or handshaking,
+    /// and every outbound peer it counts is one in the pool; a lost answer would hold a slot forever.
+    /// (The peer half may hold more: tests dial it directly.)
+    private func signalContractProblems() -> [String] {
+        let dialer = discovery.dialer
+        var waiting = 0
+        var counted = 0
+        for dial in dialer.tableDials where dial.retryAt == nil {
+            if dial.isConnected { counted += 1 } else { waiting += 1 }
+        }
+        for manual in dialer.manualPeers {
+            switch manual.state {
+            case .dialling: waiting += 1
+            case .connected: counted += 1
+            case .ready, .waiting: break
+            }
+        }
+        var opening = 0
+        var established = 0
+        pool.links.forEach { link in
+            guard link.direction == .outbound else { return }
+            switch link.stage {
+            case .connecting, .handshaking: opening += 1
+            case .established: established += 1
+            case .modifying: break
+            }
+        }
+        var problems: [String] = []
+        if waiting > opening { problems.append("dialer waits on \(waiting) dials, peer half opens \(opening)") }
+        if counted > established { problems.append("dialer counts \(counted) outbound peers, pool has \(established)") }
         return problems
     }
 }

@@ -30,14 +30,21 @@ struct HandshakeIdentity {
     }
 
     /// The protocols both sides run, in our order: the remote offers the same ID and our requirement
-    /// accepts the version it offers. (Wire format v1 carries the listener's protocol IDs but not their
-    /// versions in Verack, so only the listener can compare protocol versions; see `HandshakeMachine`.)
+    /// accepts the version it offers. The listener applies it to the dialler's Version, the dialler
+    /// to the listener's Verack, so each side checks the other's versions against its requirements.
     func intersection(with offers: [ProtocolOffer]) -> [ProtocolID] {
         protocols.compactMap { spec in
             guard let offer = offers.first(where: { $0.id == spec.id }), spec.version.accepts(offer.version) else {
                 return nil
             }
             return spec.id
+        }
+    }
+
+    /// `ids` (protocols we run) with the versions we speak, for an accepting Verack.
+    func offers(for ids: [ProtocolID]) -> [ProtocolOffer] {
+        ids.compactMap { id in
+            protocols.first { $0.id == id }.map { ProtocolOffer(id: id, version: $0.version.version) }
         }
     }
 
@@ -61,7 +68,7 @@ enum HandshakeFailure: Hashable, CustomStringConvertible {
     case unexpectedPeer(expected: PeerID, actual: PeerID)
     /// A message out of order (Verack to a listener, Version to a dialler, Protocol before the end).
     case unexpectedMessage(MessageKind)
-    /// The listener's Verack lists a protocol we did not offer.
+    /// A Verack lists a protocol we did not offer (or, confirming, one we did not accept).
     case unofferedProtocol(ProtocolID)
     /// The remote sent a frame we could not decode.
     case malformed(WireError)
@@ -110,7 +117,7 @@ enum HandshakeFailure: Hashable, CustomStringConvertible {
         case .unexpectedPeer(let expected, let actual):
             return "expected peer \(expected.shortDescription), reached \(actual.shortDescription)"
         case .unexpectedMessage(let kind): return "unexpected \(kind) during the handshake"
-        case .unofferedProtocol(let id): return "the remote negotiated \(id), which we did not offer"
+        case .unofferedProtocol(let id): return "the remote negotiated \(id), which we did not offer or accept"
         case .malformed(let error): return "malformed frame: \(error)"
         case .unencodable(let error): return "our Version cannot be encoded: \(error)"
         case .timeout: return "handshake timeout"
@@ -136,9 +143,13 @@ enum HandshakeAction: Hashable {
     case wait
     /// Send this message (the dialler's Version).
     case send(PeerMessage)
-    /// The remote passed this side's checks. The pool decides on duplicates; then send
-    /// `acceptance(of:)` (the listener's Verack) or `refusal(_:)`, and the peer is established.
+    /// The remote passed this side's checks. The pool decides on duplicates; then send `accept(_:)`
+    /// (a Verack: the listener's answer, or the dialler's confirmation, after which the dialler's peer
+    /// is established) or `refusal(_:)`.
     case completed(HandshakeResult)
+    /// Listener: the dialler confirmed with its own Verack; the peer is established with the
+    /// protocols both sides accepted (already in the pool since `.completed`).
+    case confirmed(HandshakeResult)
     /// The handshake failed: send `message` if given (our reason), then close the connection.
     case fail(HandshakeFailure, sending: PeerMessage?)
 }
@@ -146,22 +157,25 @@ enum HandshakeAction: Hashable {
 /// The handshake of one peer connection, either side, as an I/O-free machine (DESIGN.md, "Handshake"
 /// and "Wire format v1").
 ///
-/// Only the dialler sends Version (on `start`); the listener checks it and answers Verack, accepted
-/// with the negotiated protocols or rejected with a reason; the dialler checks the listener's ID and
-/// version in the Verack and, if it refuses, sends Shutdown with the reason. Both sides give up after
-/// `handshakeTimeout`. Checks, in order: self connection, the expected ID (dialler), the network
-/// version against our requirement, the protocol intersection (same ID, our requirement accepts the
-/// remote's version) and every mandatory protocol (PING always) in it. Anything out of order — a
-/// Verack to the listener, a Version to the dialler, a Protocol frame before the end — fails with
-/// `malformedMessage`; a Shutdown from the remote fails with its reason.
+/// Three messages, symmetric checks: the dialler sends Version (on `start`: its protocols with
+/// versions); the listener checks it and answers Verack, accepted with the protocols that pass its
+/// requirements (with the versions it speaks) or rejected with a reason; the dialler checks the
+/// listener's ID, version and protocol versions against its own requirements exactly as the listener
+/// did, and either confirms with its own accepting Verack listing the protocols that passed both
+/// sides (and is established), or refuses with Shutdown. The listener is established on that
+/// confirmation, with the confirmed list, so both sides always run the same set; the listener sends
+/// no Protocol frame before it, and TCP order puts it before the dialler's first Protocol frame.
 ///
-/// Wire format v1 limits one check: a Verack lists the negotiated protocol IDs but not the listener's
-/// protocol versions, so the dialler cannot test its own protocol requirements. It does check that
-/// the Verack lists only protocols it offered and every protocol it requires.
+/// Checks, in order: self connection, the expected ID (dialler), the network version against our
+/// requirement, the protocol intersection (same ID, our requirement accepts the remote's version,
+/// only protocols we offered or accepted listed) and every mandatory protocol (PING always) in it.
+/// Both sides give up after `handshakeTimeout`, confirmation included. Anything out of order — a
+/// Verack before a Version, a Version to the dialler, a Protocol frame before the end — fails with
+/// `malformedMessage`; a Shutdown from the remote fails with its reason.
 ///
 /// Duplicate peers are the pool's decision (`PeerPool.join`), made after `.completed`.
 /// Events: `start(now:)` (dialler, when the TCP connect completes), `received(_:)`, `timeout(now:)`.
-/// After `.completed` or `.fail` the machine is finished and takes no more events.
+/// After `.fail`, `.confirmed`, or `.completed` and (dialler) `accept`, the machine takes no more events.
 struct HandshakeMachine {
     /// Which side of the connection we are.
     enum Role: Hashable {
@@ -178,6 +192,8 @@ struct HandshakeMachine {
         case awaitingVerack
         /// Listener: waiting for Version.
         case awaitingVersion
+        /// Listener: accepted (Verack sent, peer in the pool), waiting for the dialler's Verack.
+        case awaitingConfirmation(HandshakeResult)
         /// Completed or failed.
         case finished
     }
@@ -209,6 +225,13 @@ struct HandshakeMachine {
     /// True once the machine completed or failed.
     var isFinished: Bool { state == .finished }
 
+    /// True for a listener that accepted and waits for the dialler's confirmation (its peer is
+    /// already in the pool).
+    var isAwaitingConfirmation: Bool {
+        if case .awaitingConfirmation = state { return true }
+        return false
+    }
+
     /// The dialler's connection is established: send Version and start the clock.
     mutating func start(now: Instant) -> HandshakeAction {
         guard state == .idle, case .dialler = role else {
@@ -226,10 +249,14 @@ struct HandshakeMachine {
             return finish(checkingVersion: version)
         case (.awaitingVerack, .verack(let verack)):
             return finish(checkingVerack: verack)
-        case (.awaitingVersion, .shutdown(let reason)), (.awaitingVerack, .shutdown(let reason)):
+        case (.awaitingConfirmation(let accepted), .verack(let verack)):
+            return finish(checkingConfirmation: verack, of: accepted)
+        case (.awaitingVersion, .shutdown(let reason)), (.awaitingVerack, .shutdown(let reason)),
+            (.awaitingConfirmation, .shutdown(let reason)):
             return finish(.refusedByRemote(reason), sending: nil)
         case (.awaitingVersion, .verack), (.awaitingVersion, .protocol),
-            (.awaitingVerack, .version), (.awaitingVerack, .protocol):
+            (.awaitingVerack, .version), (.awaitingVerack, .protocol),
+            (.awaitingConfirmation, .version), (.awaitingConfirmation, .protocol):
             return refuse(.unexpectedMessage(message.kind))
         case (.idle, _), (.finished, _):
             preconditionFailure("BUG in Karyons: handshake message \(message.kind) in \(state)")
@@ -248,20 +275,19 @@ struct HandshakeMachine {
         return refuse(.timeout)
     }
 
-    /// What the listener sends to accept a completed handshake (nil for the dialler: it sends nothing).
-    func acceptance(of result: HandshakeResult) -> PeerMessage? {
-        switch role {
-        case .listener:
-            return .verack(
-                VerackMessage(
-                    peerID: identity.id,
-                    version: identity.networkVersion.version,
-                    outcome: .accepted(protocols: result.protocols)
-                )
+    /// The pool admitted the peer of `.completed(result)`: the Verack to send, accepting with the
+    /// negotiated protocols and our versions of them. The dialler's handshake is then over; the
+    /// listener waits for the dialler's confirmation (`.confirmed` or `.fail`).
+    mutating func accept(_ result: HandshakeResult) -> PeerMessage {
+        precondition(state == .finished, "BUG in Karyons: accepting a handshake in \(state)")
+        if case .listener = role { state = .awaitingConfirmation(result) }
+        return .verack(
+            VerackMessage(
+                peerID: identity.id,
+                version: identity.networkVersion.version,
+                outcome: .accepted(protocols: identity.offers(for: result.protocols))
             )
-        case .dialler:
-            return nil
-        }
+        )
     }
 
     /// What this side sends to refuse with `reason`: Verack rejected (listener) or Shutdown (dialler).
@@ -296,7 +322,7 @@ struct HandshakeMachine {
     }
 
     private mutating func finish(checkingVerack message: VerackMessage) -> HandshakeAction {
-        let negotiated: [ProtocolID]
+        let negotiated: [ProtocolOffer]
         switch message.outcome {
         case .rejected(let reason): return finish(.refusedByRemote(reason), sending: nil)
         case .accepted(let protocols): negotiated = protocols
@@ -308,14 +334,42 @@ struct HandshakeMachine {
         guard identity.networkVersion.accepts(message.version) else {
             return refuse(.incompatibleVersion(message.version))
         }
-        if let unoffered = negotiated.first(where: { id in !identity.protocols.contains { $0.id == id } }) {
-            return refuse(.unofferedProtocol(unoffered))
+        if let unoffered = negotiated.first(where: { offer in !identity.protocols.contains { $0.id == offer.id } }) {
+            return refuse(.unofferedProtocol(unoffered.id))
         }
-        if let missing = identity.missingMandatoryProtocol(in: negotiated) {
+        // Our requirements on the listener's versions, in the listener's order.
+        let accepted = identity.intersection(with: negotiated)
+        let protocols = negotiated.map(\.id).filter { accepted.contains($0) }
+        if let missing = identity.missingMandatoryProtocol(in: protocols) {
             return refuse(.mandatoryProtocolMissing(missing))
         }
         state = .finished
-        return .completed(HandshakeResult(peerID: message.peerID, version: message.version, protocols: negotiated))
+        return .completed(HandshakeResult(peerID: message.peerID, version: message.version, protocols: protocols))
+    }
+
+    /// Listener: the dialler's Verack may only narrow what we accepted, and must keep every protocol
+    /// we require.
+    private mutating func finish(checkingConfirmation message: VerackMessage, of accepted: HandshakeResult)
+        -> HandshakeAction
+    {
+        let confirmed: [ProtocolOffer]
+        switch message.outcome {
+        case .rejected(let reason): return finish(.refusedByRemote(reason), sending: nil)
+        case .accepted(let protocols): confirmed = protocols
+        }
+        if message.peerID != accepted.peerID {
+            return refuse(.unexpectedPeer(expected: accepted.peerID, actual: message.peerID))
+        }
+        if let unoffered = confirmed.first(where: { !accepted.protocols.contains($0.id) }) {
+            return refuse(.unofferedProtocol(unoffered.id))
+        }
+        var result = accepted
+        result.protocols = accepted.protocols.filter { id in confirmed.contains { $0.id == id } }
+        if let missing = identity.missingMandatoryProtocol(in: result.protocols) {
+            return refuse(.mandatoryProtocolMissing(missing))
+        }
+        state = .finished
+        return .confirmed(result)
     }
 
     /// Fails, telling the remote why (Verack rejected or Shutdown, by role).

@@ -15,13 +15,17 @@ extension PeerCore {
             }
         case .completed(let result):
             complete(id, result, &cx)
+        case .confirmed(let result):
+            guard let link = links[id] else { return }
+            establish(link, result, &cx)
         case .fail(let failure, let message):
             failHandshake(id, failure, sending: message, &cx)
         }
     }
 
     /// The handshake passed this side's checks: admit the peer unless the pool keeps another
-    /// connection to it, closing the older connection if the tie-break keeps this one.
+    /// connection to it, closing the older connection if the tie-break keeps this one, and send our
+    /// accepting Verack. The dialler's peer is established at once; the listener's on confirmation.
     private mutating func complete(_ id: ConnectionID, _ result: HandshakeResult, _ cx: inout CoreContext) {
         guard let link = links[id], case .handshaking(let machine) = link.stage else {
             preconditionFailure("BUG in Karyons: handshake of \(id) completed outside the handshaking stage")
@@ -30,20 +34,22 @@ extension PeerCore {
         case .duplicate:
             failHandshake(id, .duplicatePeer, sending: machine.refusal(.duplicatePeer), &cx)
             return
-        case .joinedReplacing(let older):
+        case .joinedReplacing(let older) where links[older]?.peer != nil:
             removePeer(older, .localShutdown(.duplicatePeer), sending: .duplicatePeer, &cx)
+        case .joinedReplacing(let older):
+            // A listener's handshake that still waits for its confirmation: it never became a peer.
+            failHandshake(older, .duplicatePeer, sending: .shutdown(.duplicatePeer), &cx)
         case .joined:
             break
         }
-        if let acceptance = machine.acceptance(of: result) {
-            do throws(WireError) {
-                try cx.send(acceptance, on: id)
-            } catch {
-                failHandshake(id, .unencodable(error), sending: nil, &cx)
-                return
-            }
+        guard let acceptance = links.modifyHandshake(id, { $0.accept(result) }) else { return }
+        do throws(WireError) {
+            try cx.send(acceptance, on: id)
+        } catch {
+            failHandshake(id, .unencodable(error), sending: nil, &cx)
+            return
         }
-        establish(link, result, &cx)
+        if link.direction == .outbound { establish(link, result, &cx) }
     }
 
     private mutating func establish(_ link: PeerLink, _ result: HandshakeResult, _ cx: inout CoreContext) {
@@ -88,7 +94,7 @@ extension PeerCore {
         if let message { try? cx.send(message, on: id) }  // A Verack rejection or Shutdown always encodes.
         cx.close(id, sending: nil)
         if link.direction == .outbound && !isStopped {
-            cx.signals.append(.dialFailed(link.remote, expected: link.expected, reason: failure.description))
+            cx.signals.append(.dialFailed(link.remote, expected: link.expected, reason: DialFailure(failure)))
         }
     }
 }

@@ -41,7 +41,9 @@ extension PeerCore {
             if cx.deadlines.deadline(of: .connection(id)) == nil || machine.deadline == nil {
                 problems.append("peers: handshake \(id) has no deadline")
             }
-            if pool.peer(on: id) != nil { problems.append("peers: handshake \(id) carries a pool member") }
+            if (pool.peer(on: id) != nil) != machine.isAwaitingConfirmation {
+                problems.append("peers: handshake \(id) pool membership disagrees with its stage")
+            }
         case .established(let peer):
             if pool.connection(of: peer.peerID) != id {
                 problems.append(

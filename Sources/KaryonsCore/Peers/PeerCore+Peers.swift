@@ -32,10 +32,10 @@ extension PeerCore {
                 send(payload, protocolID: protocolID, on: id, &cx)
             }
         case .disconnect(let peer, let reason):
-            guard let id = pool.connection(of: peer) else { return }
+            guard let id = establishedConnection(of: peer) else { return }
             removePeer(id, .localShutdown(reason), sending: reason, &cx)
         case .pauseDelivery(let peer, let paused):
-            guard let id = pool.connection(of: peer) else { return }
+            guard let id = establishedConnection(of: peer) else { return }
             let now = cx.now
             links.modifyPeer(id) { $0.pauseDelivery(paused, now: now) }
             cx.pauseReading(id, paused)

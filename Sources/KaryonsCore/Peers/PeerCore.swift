@@ -45,7 +45,14 @@ struct PeerCore {
     }
 
     /// The connection of a connected peer.
-    func connection(of peer: PeerID) -> ConnectionID? { pool.connection(of: peer) }
+    func connection(of peer: PeerID) -> ConnectionID? { establishedConnection(of: peer) }
+
+    /// The connection of a peer whose handshake is over on both sides (a listener's pool member
+    /// waiting for the dialler's confirmation is not one yet).
+    func establishedConnection(of peer: PeerID) -> ConnectionID? {
+        guard let id = pool.connection(of: peer), links[id]?.peer != nil else { return nil }
+        return id
+    }
 
     // MARK: Connections
 
@@ -82,13 +89,16 @@ struct PeerCore {
     /// Starts a dial, or answers `.dialFailed` at once (self, already connected, no outbound slot).
     private mutating func dial(_ endpoint: Endpoint, expected: PeerID?, _ cx: inout CoreContext) {
         guard !isStopped else { return }
-        var refusal: String?
+        var refusal: DialFailure?
         if expected == identity.id {
-            refusal = "the expected ID is our own"
-        } else if let expected, pool.connection(of: expected) != nil {
-            refusal = "already connected to \(expected.shortDescription)"
+            refusal = .selfConnection
+        } else if let expected, establishedConnection(of: expected) != nil {
+            // (A listener's handshake with it that still waits for confirmation does not count: the
+            // pool's tie-break settles that one during our handshake, so discovery never redraws
+            // an entry refused at once for a peer it has not heard of.)
+            refusal = .duplicatePeer
         } else if !pool.hasFreeOutboundSlot {
-            refusal = "no free outbound slot"
+            refusal = .noFreeSlot
         }
         if let refusal {
             cx.signals.append(.dialFailed(endpoint, expected: expected, reason: refusal))
@@ -123,7 +133,7 @@ struct PeerCore {
         // Discovery owns retries; this attempt is over.
         cx.emit(.connectFailed(.peer, remote, failure, willRetry: false))
         if !isStopped {
-            cx.signals.append(.dialFailed(remote, expected: link.expected, reason: "connect failed: \(failure)"))
+            cx.signals.append(.dialFailed(remote, expected: link.expected, reason: .connectFailed(failure)))
         }
     }
 

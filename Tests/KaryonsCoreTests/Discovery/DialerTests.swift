@@ -13,6 +13,9 @@ import Testing
 
     static func dataEndpoint(_ n: Int) -> Endpoint { .tcp(Fixture.publicAddress(n), 3000) }
 
+    /// A plain connect failure: the entry's fault, retried.
+    static let refused = DialFailure.connectFailed(.refused)
+
     mutating func add(_ range: ClosedRange<Int>, _ status: EntryStatus) {
         for n in range { _ = table.add(Fixture.record(n), status: status, now: ms(0)) }
     }
@@ -72,18 +75,18 @@ import Testing
         dialer = Dialer(settings: Dialer.Settings(small))
         add(1...1, .verified)
         #expect(fill() == (.full, [.dial(Self.dataEndpoint(1), expected: Fixture.peerID(1))]))
-        dialer.dialFailed(Self.dataEndpoint(1), expected: Fixture.peerID(1), now: ms(100), table: &table, rng: &rng)
+        dialer.dialFailed(Self.dataEndpoint(1), expected: Fixture.peerID(1), Self.refused, now: ms(100), table: &table, rng: &rng)
         #expect(dialer.deadline == ms(600) && dialer.usedSlots == 1)
         add(2...2, .verified)
         #expect(fill() == (.full, []))  // The retry keeps the slot.
         #expect(timeout(at: ms(599)) == [])
         #expect(timeout(at: ms(600)) == [.dial(Self.dataEndpoint(1), expected: Fixture.peerID(1))])
-        dialer.dialFailed(Self.dataEndpoint(1), expected: Fixture.peerID(1), now: ms(700), table: &table, rng: &rng)
+        dialer.dialFailed(Self.dataEndpoint(1), expected: Fixture.peerID(1), Self.refused, now: ms(700), table: &table, rng: &rng)
         #expect(dialer.deadline == ms(1700))
         // A duplicate report while backing off is stale.
-        dialer.dialFailed(Self.dataEndpoint(1), expected: Fixture.peerID(1), now: ms(800), table: &table, rng: &rng)
+        dialer.dialFailed(Self.dataEndpoint(1), expected: Fixture.peerID(1), Self.refused, now: ms(800), table: &table, rng: &rng)
         #expect(timeout(at: ms(1700)) == [.dial(Self.dataEndpoint(1), expected: Fixture.peerID(1))])
-        dialer.dialFailed(Self.dataEndpoint(1), expected: Fixture.peerID(1), now: ms(1800), table: &table, rng: &rng)
+        dialer.dialFailed(Self.dataEndpoint(1), expected: Fixture.peerID(1), Self.refused, now: ms(1800), table: &table, rng: &rng)
         #expect(table.entry(for: Fixture.peerID(1))?.status == .failed)
         #expect(table.entry(for: Fixture.peerID(1))?.failureCount == 1)
         #expect(dialer.usedSlots == 0 && dialer.deadline == nil)
@@ -130,14 +133,56 @@ import Testing
         add(1...1, .verified)
         _ = fill()
         dialer.peerAdded(inbound(1), dialled: nil, now: ms(10), table: &table)
-        dialer.dialFailed(Self.dataEndpoint(1), expected: Fixture.peerID(1), now: ms(20), table: &table, rng: &rng)
+        dialer.dialFailed(Self.dataEndpoint(1), expected: Fixture.peerID(1), .duplicatePeer, now: ms(20), table: &table, rng: &rng)
         #expect(table.entry(for: Fixture.peerID(1))?.status == .verified)
         #expect(dialer.usedSlots == 0 && dialer.deadline == nil)
     }
 
+    /// A duplicate (connected some other way) frees the slot without marking the entry or retrying;
+    /// a dial that reaches ourselves is not retried and its endpoint never dialled again.
+    @Test mutating func duplicatesAndSelfDialsAreNotTheEntrysFault() {
+        add(1...2, .verified)
+        #expect(fill().1.count == 2)
+        dialer.dialFailed(Self.dataEndpoint(1), expected: Fixture.peerID(1), .duplicatePeer, now: ms(5),
+                          table: &table, rng: &rng)
+        dialer.dialFailed(Self.dataEndpoint(2), expected: Fixture.peerID(2), .selfConnection, now: ms(5),
+                          table: &table, rng: &rng)
+        #expect(dialer.usedSlots == 0 && dialer.deadline == nil)
+        #expect(table.entry(for: Fixture.peerID(1))?.status == .verified)
+        #expect(table.entry(for: Fixture.peerID(2))?.status == .verified)
+        #expect(dialer.selfEndpoints == [Self.dataEndpoint(2)])
+        #expect(fill() == (.starved, [.dial(Self.dataEndpoint(1), expected: Fixture.peerID(1))]))
+    }
+
+    /// A node with another ID condemns the entry at once; our own lack of a slot is retried but never
+    /// marks the entry failed.
+    @Test mutating func anotherIDFailsTheEntryAtOnceAndNoSlotNever() {
+        var single = NodeConfiguration()
+        single.peers.connectRetries = 1
+        dialer = Dialer(settings: Dialer.Settings(single))
+        add(1...2, .verified)
+        #expect(fill().1.count == 2)
+        dialer.dialFailed(Self.dataEndpoint(1), expected: Fixture.peerID(1), .unexpectedPeer(Fixture.peerID(9)),
+                          now: ms(5), table: &table, rng: &rng)
+        dialer.dialFailed(Self.dataEndpoint(2), expected: Fixture.peerID(2), .noFreeSlot, now: ms(5),
+                          table: &table, rng: &rng)
+        #expect(table.entry(for: Fixture.peerID(1))?.status == .failed)
+        #expect(table.entry(for: Fixture.peerID(2))?.status == .verified)
+        #expect(dialer.usedSlots == 0)
+    }
+
+    /// A manual peer that turns out to be ourselves is dropped rather than redialled forever.
+    @Test mutating func aManualPeerThatIsOurselvesIsDropped() {
+        let manual = Endpoint.tcp(.v4(0x0A00_0009), 4000)
+        dialer.addManual(manual)
+        #expect(fill() == (.starved, [.dial(manual, expected: nil)]))
+        dialer.dialFailed(manual, expected: nil, .selfConnection, now: ms(1), table: &table, rng: &rng)
+        #expect(dialer.manualPeers.isEmpty && dialer.deadline == nil && dialer.usedSlots == 0)
+    }
+
     @Test mutating func staleReportsAreIgnored() {
         add(1...1, .verified)
-        dialer.dialFailed(Self.dataEndpoint(1), expected: Fixture.peerID(1), now: ms(1), table: &table, rng: &rng)
+        dialer.dialFailed(Self.dataEndpoint(1), expected: Fixture.peerID(1), Self.refused, now: ms(1), table: &table, rng: &rng)
         dialer.peerAdded(outbound(1), dialled: Self.dataEndpoint(1), now: ms(2), table: &table)
         dialer.peerRemoved(outbound(1), dialled: Self.dataEndpoint(1), now: ms(3), table: &table, rng: &rng)
         #expect(table.entry(for: Fixture.peerID(1))?.status == .verified && dialer.usedSlots == 0)
@@ -155,7 +200,7 @@ import Testing
         var now = ms(0)
         var delays: [Duration] = []
         for _ in 0..<9 {
-            dialer.dialFailed(manual, expected: nil, now: now, table: &table, rng: &rng)
+            dialer.dialFailed(manual, expected: nil, Self.refused, now: now, table: &table, rng: &rng)
             guard let deadline = dialer.deadline else { break }
             delays.append(deadline.duration(since: now))
             #expect(dialer.usedSlots == 11)  // Waiting holds no slot.

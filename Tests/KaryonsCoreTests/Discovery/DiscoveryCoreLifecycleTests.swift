@@ -42,19 +42,24 @@ import Testing
         #expect(node.discovery.selfRecord == advertised)
     }
 
-    /// Shutdown closes every lookup connection (Shutdown(shuttingDown) on established ones),
-    /// cancels every discovery timer and leaves no state behind.
+    /// Shutdown closes every lookup connection (Shutdown(shuttingDown) on established ones) and the
+    /// manual peer's dial the peer half holds, cancels every discovery timer and leaves no state behind.
     @Test func shutdownClosesLookupsAndStopsTimers() {
         var node = TestNode(configuration: Fixture.listeningConfiguration { $0.dialPeers = [.tcp(host, 9999)] })
         node.startListening()
         let outbound = node.lookupConnects.map(\.id)
+        let peerDials = node.outputs.compactMap { output -> ConnectionID? in
+            if case .connect(let id, .peer, .tcp(host, 9999), _) = output { return id } else { return nil }
+        }
+        #expect(peerDials.count == 1)  // The manual peer, dialled once by the peer half.
         node.handle(.connected(outbound[0]))
         let inbound = node.accept(.lookup, from: .tcp(Fixture.publicAddress(3), 50000))
         _ = node.sent(on: outbound[0])
         _ = node.takeOutputs()
         #expect(node.core.nextDeadline != nil)
         node.handle(.command(.shutdown))
-        #expect(Set(node.closes) == Set(outbound + [inbound]))
+        #expect(node.closes.count == 4 && Set(node.closes) == Set(outbound + [inbound] + peerDials))
+        #expect(node.core.connectionCount(.peer) == 0)
         #expect(node.sent(on: outbound[0]) == [.shutdown(.shuttingDown)])
         #expect(node.sent(on: inbound) == [.shutdown(.shuttingDown)])
         #expect(node.sent(on: outbound[1]) == [])  // Never connected: nothing to say.

@@ -7,8 +7,17 @@ import Testing
     typealias F = PeerFixtures
     let timeout = Duration.seconds(2)
 
-    /// Plays a whole handshake between a dialler and a listener: Version, then the listener's answer.
-    /// Returns each side's last action.
+    /// What a side sends after `action`: its accepting Verack (`accept`), or its refusal.
+    func reply(to action: HandshakeAction, by machine: inout HandshakeMachine) -> PeerMessage? {
+        switch action {
+        case .completed(let result): return machine.accept(result)
+        case .fail(_, let message): return message
+        case .wait, .send, .confirmed: return nil
+        }
+    }
+
+    /// Plays a handshake between a dialler and a listener up to the dialler's verdict: Version, then
+    /// the listener's answer. Returns each side's last action.
     func handshake(
         dialler: HandshakeIdentity,
         listener: HandshakeIdentity,
@@ -21,15 +30,35 @@ import Testing
             return (.wait, .wait)
         }
         let listenerAction = inbound.received(version)
-        let answer: PeerMessage
-        switch listenerAction {
-        case .completed(let result): answer = inbound.acceptance(of: result)!
-        case .fail(_, let message?): answer = message
-        case .fail(_, nil), .wait, .send:
+        guard let answer = reply(to: listenerAction, by: &inbound) else {
             Issue.record("the listener must answer a Version: \(listenerAction)")
             return (.wait, listenerAction)
         }
         return (outbound.received(answer), listenerAction)
+    }
+
+    /// Plays the whole three-message handshake: Version, the listener's Verack, the dialler's
+    /// confirming Verack (or Shutdown). Returns the dialler's verdict on the Verack, the listener's
+    /// last action (`.confirmed` when both sides agreed) and the dialler's reply.
+    func fullHandshake(
+        dialler: HandshakeIdentity,
+        listener: HandshakeIdentity
+    ) -> (dialler: HandshakeAction, listener: HandshakeAction, confirmation: PeerMessage?) {
+        var outbound = HandshakeMachine(dialling: nil, identity: dialler, timeout: timeout)
+        var inbound = HandshakeMachine(listeningAt: F.t(0), identity: listener, timeout: timeout)
+        guard case .send(let version) = outbound.start(now: F.t(0)),
+            case .completed(let accepted) = inbound.received(version)
+        else {
+            Issue.record("the listener must accept the Version")
+            return (.wait, .wait, nil)
+        }
+        let diallerAction = outbound.received(inbound.accept(accepted))
+        guard let confirmation = reply(to: diallerAction, by: &outbound) else {
+            Issue.record("the dialler must answer a Verack: \(diallerAction)")
+            return (diallerAction, .wait, nil)
+        }
+        #expect(inbound.isAwaitingConfirmation)
+        return (diallerAction, inbound.received(confirmation), confirmation)
     }
 
     // MARK: Acceptance
@@ -75,8 +104,8 @@ import Testing
             Issue.record("the listener must accept")
             return
         }
-        #expect(inbound.acceptance(of: result) == F.accepted(by: F.large, [.ping]))
-        #expect(outbound.acceptance(of: result) == nil, "the dialler answers nothing")
+        #expect(inbound.accept(result) == F.accepted(by: F.large, [.ping]))
+        #expect(inbound.isAwaitingConfirmation && !inbound.isFinished)
     }
 
     @Test func protocolIntersectionIsTheSameWhoeverDials() {
@@ -105,6 +134,73 @@ import Testing
         )
         #expect(inbound == .completed(HandshakeResult(peerID: F.small, version: Version(0, 1, 0), protocols: [.ping])))
         #expect(outbound == .completed(HandshakeResult(peerID: F.large, version: Version(0, 1, 0), protocols: [.ping])))
+    }
+
+    // MARK: Symmetric protocol checks (Verack carries the listener's versions)
+
+    /// The listener accepts the dialler's CHAT 0.2.0, but the dialler requires CHAT ≥ 0.2.0 and the
+    /// listener speaks 0.1.0: the dialler drops CHAT, confirms PING only, and the listener ends with
+    /// the same set.
+    @Test func diallerDropsAProtocolWhoseListenerVersionItRejectsAndBothSidesAgree() throws {
+        let newChat = ProtocolSpec(id: "CHAT", version: try ProtocolVersion(parsing: "0.2.0, >=0.2.0"))
+        let oldChat = ProtocolSpec(id: "CHAT", version: try ProtocolVersion(parsing: "0.1.0, >=0.1.0"))
+        let (outbound, inbound, confirmation) = fullHandshake(
+            dialler: F.identity(F.small, protocols: [newChat]),
+            listener: F.identity(F.large, protocols: [oldChat])
+        )
+        #expect(outbound == .completed(HandshakeResult(peerID: F.large, version: Version(0, 1, 0), protocols: [.ping])))
+        #expect(inbound == .confirmed(HandshakeResult(peerID: F.small, version: Version(0, 1, 0), protocols: [.ping])))
+        #expect(confirmation == F.accepted(by: F.small, [.ping]))
+    }
+
+    /// The same mismatch on a protocol the dialler marks mandatory: it refuses with Shutdown, and the
+    /// listener's handshake fails with that reason.
+    @Test func diallerRefusesWhenItsMandatoryProtocolVersionIsRejected() throws {
+        let newChat = ProtocolSpec(
+            id: "CHAT", version: try ProtocolVersion(parsing: "0.2.0, >=0.2.0"), isMandatory: true)
+        let oldChat = ProtocolSpec(id: "CHAT", version: try ProtocolVersion(parsing: "0.1.0, >=0.1.0"))
+        let (outbound, inbound, confirmation) = fullHandshake(
+            dialler: F.identity(F.small, protocols: [newChat]),
+            listener: F.identity(F.large, protocols: [oldChat])
+        )
+        #expect(outbound == .fail(.mandatoryProtocolMissing("CHAT"), sending: .shutdown(.mandatoryProtocolMissing)))
+        #expect(confirmation == .shutdown(.mandatoryProtocolMissing))
+        #expect(inbound == .fail(.refusedByRemote(.mandatoryProtocolMissing), sending: nil))
+    }
+
+    /// A confirmation may only narrow the listener's set: one adding a protocol, one from another ID,
+    /// or one without PING is refused.
+    @Test func listenerRefusesAConfirmationThatWidensOrChangesTheHandshake() {
+        let confirmations: [(PeerMessage, HandshakeFailure)] = [
+            (F.accepted(by: F.small, [.ping, "CHAT"]), .unofferedProtocol("CHAT")),
+            (F.accepted(by: F.large, [.ping]), .unexpectedPeer(expected: F.small, actual: F.large)),
+            (F.accepted(by: F.small, []), .mandatoryProtocolMissing(.ping)),
+        ]
+        for (confirmation, failure) in confirmations {
+            var inbound = HandshakeMachine(listeningAt: F.t(0), identity: F.identity(F.large), timeout: timeout)
+            guard case .completed(let accepted) = inbound.received(F.identity(F.small).versionMessage) else {
+                Issue.record("the listener must accept")
+                continue
+            }
+            _ = inbound.accept(accepted)
+            guard case .fail(failure, _) = inbound.received(confirmation) else {
+                Issue.record("\(confirmation) must fail with \(failure)")
+                continue
+            }
+            #expect(inbound.isFinished)
+        }
+    }
+
+    /// The listener's deadline still covers the wait for the confirmation.
+    @Test func listenerTimesOutWaitingForTheConfirmation() {
+        var inbound = HandshakeMachine(listeningAt: F.t(0), identity: F.identity(F.large), timeout: timeout)
+        guard case .completed(let accepted) = inbound.received(F.identity(F.small).versionMessage) else {
+            Issue.record("the listener must accept")
+            return
+        }
+        _ = inbound.accept(accepted)
+        #expect(inbound.timeout(now: F.t(1.999)) == .wait)
+        #expect(inbound.timeout(now: F.t(2)) == .fail(.timeout, sending: F.rejected(by: F.large, .timeout)))
     }
 
     // MARK: Refusals
@@ -295,8 +391,8 @@ import Testing
         let a = F.identity(F.small, protocols: mine)
         let b = F.identity(F.large, protocols: theirs)
         for (dialler, listener) in [(a, b), (b, a)] {
-            let (outbound, inbound) = handshake(dialler: dialler, listener: listener)
-            guard case .completed(let outResult) = outbound, case .completed(let inResult) = inbound else {
+            let (outbound, inbound, _) = fullHandshake(dialler: dialler, listener: listener)
+            guard case .completed(let outResult) = outbound, case .confirmed(let inResult) = inbound else {
                 Issue.record("seed \(seed): both sides must complete: \(outbound) / \(inbound)")
                 continue
             }

@@ -134,7 +134,7 @@ struct PeerBench {
     // MARK: Remote messages
 
     static func verack(from id: PeerID, protocols: [ProtocolID] = [.ping, "CHAT"]) -> PeerMessage {
-        .verack(VerackMessage(peerID: id, version: Version(0, 1, 0), outcome: .accepted(protocols: protocols)))
+        PeerFixtures.accepted(by: id, protocols)
     }
 
     static func version(from id: PeerID, protocols: [ProtocolSpec] = [PeerFixtures.chat]) -> PeerMessage {
@@ -146,6 +146,7 @@ struct PeerBench {
         let id = dialAndConnect(endpoint, expected: remote)
         _ = sent(on: id)
         receive(Self.verack(from: remote), on: id)
+        _ = sent(on: id)  // Our confirming Verack.
         return id
     }
 
@@ -153,7 +154,7 @@ struct PeerBench {
     mutating func inboundPeer(_ remote: PeerID, from endpoint: Endpoint) -> ConnectionID {
         let id = accept(from: endpoint)
         receive(Self.version(from: remote), on: id)
-        _ = sent(on: id)
+        if let confirmation = PeerFixtures.confirmation(by: remote, of: sent(on: id)) { receive(confirmation, on: id) }
         return id
     }
 }

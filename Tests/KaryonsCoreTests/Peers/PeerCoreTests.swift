@@ -38,7 +38,7 @@ import Testing
         bench.cx.connections.remove(id)  // NodeCore forgets the connection before telling the half.
         bench.core.connectFailed(id, to: remoteEndpoint, .refused, &bench.cx)
         bench.drain()
-        #expect(bench.signals == [.dialFailed(remoteEndpoint, expected: F.large, reason: "connect failed: refused")])
+        #expect(bench.signals == [.dialFailed(remoteEndpoint, expected: F.large, reason: .connectFailed(.refused))])
         #expect(bench.events.contains(.connectFailed(.peer, remoteEndpoint, .refused, willRetry: false)))
         #expect(bench.core.pool.outboundCount == 0)
         bench.expectConsistent()
@@ -50,8 +50,12 @@ import Testing
         bench.drain()
         #expect(bench.dial(F.endpoint("10.0.0.3", 7000), expected: F.large) == nil)
         #expect(bench.dial(F.endpoint("10.0.0.4", 7000), expected: F.small) == nil)
-        let failures = bench.signals.filter(\.isDialFailed)
-        #expect(failures.count == 2)
+        #expect(
+            bench.signals.filter(\.isDialFailed) == [
+                .dialFailed(F.endpoint("10.0.0.3", 7000), expected: F.large, reason: .duplicatePeer),
+                .dialFailed(F.endpoint("10.0.0.4", 7000), expected: F.small, reason: .selfConnection),
+            ]
+        )
         #expect(bench.core.pool.outboundCount == 1)
     }
 
@@ -61,7 +65,7 @@ import Testing
         #expect(bench.dial(F.endpoint("10.0.0.3", 7000)) == nil)
         #expect(
             bench.signals.last
-                == .dialFailed(F.endpoint("10.0.0.3", 7000), expected: nil, reason: "no free outbound slot")
+                == .dialFailed(F.endpoint("10.0.0.3", 7000), expected: nil, reason: .noFreeSlot)
         )
     }
 
@@ -79,7 +83,7 @@ import Testing
                 .dialFailed(
                     remoteEndpoint,
                     expected: F.large,
-                    reason: HandshakeFailure.unexpectedPeer(expected: F.large, actual: other).description
+                    reason: .unexpectedPeer(other)
                 )
             ]
         )
@@ -94,7 +98,10 @@ import Testing
         bench.drain()
         #expect(bench.events.contains(.handshakeFailed(remoteEndpoint, .incompatibleVersion, byRemote: true)))
         #expect(bench.closed(id))
-        guard case .dialFailed(remoteEndpoint, expected: nil, _)? = bench.signals.last else {
+        guard
+            case .dialFailed(remoteEndpoint, expected: nil, .handshakeFailed(.incompatibleVersion, byRemote: true))? =
+                bench.signals.last
+        else {
             Issue.record("discovery must hear the dial failed: \(bench.signals)")
             return
         }
@@ -110,6 +117,10 @@ import Testing
         #expect(bench.cx.deadlines.deadline(of: .connection(id)) == F.t(2))
         bench.receive(PeerBench.version(from: F.large, protocols: [F.chat, F.files]), on: id)
         #expect(bench.sent(on: id) == [PeerBench.verack(from: F.small)])
+        bench.drain()
+        #expect(!bench.outputs.contains(where: \.isPeerConnected) && bench.signals.isEmpty, "not before the confirmation")
+        bench.expectConsistent()
+        bench.receive(PeerBench.verack(from: F.large), on: id)
         bench.drain()
         let info = PeerInfo(id: F.large, direction: .inbound, endpoint: remote, protocols: [.ping, "CHAT"])
         #expect(bench.outputs.contains(.peerConnected(info)))
@@ -224,6 +235,12 @@ import Testing
         } else {
             bench.receive(PeerBench.version(from: remote), on: inbound)
             bench.receive(PeerBench.verack(from: remote), on: outbound)
+        }
+        if !weAreSmaller {
+            // The kept connection is the remote's dial: we are its listener, a peer once it confirms.
+            bench.drain()
+            #expect(bench.core.connection(of: remote) == nil)
+            bench.receive(PeerBench.verack(from: remote), on: inbound)
         }
         bench.drain()
         #expect(bench.core.connection(of: remote) == keeper)

@@ -44,9 +44,21 @@ enum PeerFixtures {
 
     static func endpoint(_ address: String, _ port: UInt16) -> Endpoint { .tcp(IPAddress(address)!, port) }
 
-    /// The Verack of `id` (network version 0.1.0) accepting `protocols`.
-    static func accepted(by id: PeerID, _ protocols: [ProtocolID]) -> PeerMessage {
-        .verack(VerackMessage(peerID: id, version: Version(0, 1, 0), outcome: .accepted(protocols: protocols)))
+    /// The Verack of `id` (network version 0.1.0) accepting `protocols`, each at `protocolVersion`.
+    static func accepted(
+        by id: PeerID,
+        _ protocols: [ProtocolID],
+        protocolVersion: Version = Version(0, 1, 0)
+    ) -> PeerMessage {
+        let offers = protocols.map { ProtocolOffer(id: $0, version: protocolVersion) }
+        return .verack(VerackMessage(peerID: id, version: Version(0, 1, 0), outcome: .accepted(protocols: offers)))
+    }
+
+    /// The dialler `id`'s confirmation of the listener's accepting Verack among `answer` (every
+    /// protocol it accepted, at 0.1.0); nil if the listener did not accept.
+    static func confirmation(by id: PeerID, of answer: [PeerMessage]) -> PeerMessage? {
+        guard case .verack(let verack)? = answer.last, case .accepted(let protocols) = verack.outcome else { return nil }
+        return accepted(by: id, protocols.map(\.id))
     }
 
     /// The Verack of `id` (network version 0.1.0) rejecting with `reason`.

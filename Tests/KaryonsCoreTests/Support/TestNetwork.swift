@@ -2,16 +2,20 @@ import Testing
 
 @testable import KaryonsCore
 
-/// A small deterministic network of `NodeCore`s for tests: one virtual clock, zero-latency in-order
-/// TCP streams, UDP datagrams, and drivers modelled just enough to exercise backpressure. It carries
-/// out every node output (connect, transmit, close, pause reading, datagrams) by feeding the other
-/// node the matching input, and checks every node's invariants after every step.
+/// A small deterministic network of whole `NodeCore`s for tests, used by the discovery and the peer
+/// tests alike: one virtual clock, zero-latency in-order TCP streams, UDP datagrams, listeners (port 0
+/// binds an ephemeral port; a listener is also reachable at its node's own address, 127.0.0.(i+1)),
+/// and drivers modelled just enough to exercise backpressure. It carries
+/// out every node output by feeding the other node the matching input, and checks every node's
+/// invariants after every step.
 ///
 /// Faults: a *deaf* node never reads its sockets (bytes sent to it pile up in the sender's driver
-/// queue, which reports its high watermark); a *frozen* node does nothing at all (no reads, no timers).
-/// With `schedulerSeed`, the order in which nodes' outputs are carried out is drawn from a seeded RNG,
-/// which explores interleavings while staying reproducible.
-struct PeerTestNetwork {
+/// queue, which reports its high watermark); a *frozen* node does nothing at all (no reads, no timers,
+/// connects to it and datagrams for it are lost); `crash(_:)` freezes a node and resets every
+/// connection it had. With `schedulerSeed`, the order in which nodes' outputs are carried out is drawn
+/// from a seeded RNG, which explores interleavings while staying reproducible; without it a run is a
+/// pure function of the nodes' seeds.
+struct TestNetwork {
     struct End: Hashable {
         var node: Int
         var connection: ConnectionID
@@ -19,13 +23,13 @@ struct PeerTestNetwork {
 
     private enum Chunk {
         case bytes([UInt8])
-        case closed
+        case closed(CloseCause)
     }
 
-    var nodes: [NodeCore]
+    var nodes: [NodeCore] = []
     private(set) var now: Instant = .zero
     /// Every output of each node, in order.
-    private(set) var log: [[NodeOutput]]
+    private(set) var log: [[NodeOutput]] = []
     /// Bytes each sending end has queued toward a receiver that does not read, and the most ever.
     private(set) var driverQueued: [End: Int] = [:]
     private(set) var driverQueuedMax = 0
@@ -37,9 +41,10 @@ struct PeerTestNetwork {
     /// Invariant problems seen so far (with the step that produced them).
     private(set) var problems: [String] = []
 
-    private let addresses: [IPAddress]
-    private var pending: [[NodeOutput]]
+    private var addresses: [IPAddress] = []
+    private var pending: [[NodeOutput]] = []
     private var listeners: [Endpoint: (node: Int, kind: ListenerKind)] = [:]
+    private var refreshSources: [Int: Endpoint] = [:]
     private var links: [End: End] = [:]
     private var inbox: [End: [Chunk]] = [:]
     private var readPaused: Set<End> = []
@@ -47,23 +52,52 @@ struct PeerTestNetwork {
     private var nextPort: UInt16 = 50_000
     private var scheduler: SplitMix64?
 
+    /// An empty network; add nodes with `add` and start them with `start`.
+    init(schedulerSeed: UInt64? = nil) {
+        scheduler = schedulerSeed.map { SplitMix64(seed: $0) }
+    }
+
     /// Nodes with the given IDs and configurations, started; node `i` lives at 127.0.0.(i+1), and the
     /// listeners they ask for on start are open when this returns.
     init(_ members: [(id: PeerID, configuration: NodeConfiguration)], schedulerSeed: UInt64? = nil) {
-        nodes = members.enumerated().map { index, member in
-            NodeCore(id: member.id, configuration: member.configuration, seed: UInt64(index) &+ 0x5EED, now: .zero)
+        self.init(schedulerSeed: schedulerSeed)
+        for (index, member) in members.enumerated() {
+            _ = add(id: member.id, configuration: member.configuration, seed: UInt64(index) &+ 0x5EED)
         }
-        addresses = members.indices.map { IPAddress.v4(0x7F00_0001 + UInt32($0)) }
-        log = Array(repeating: [], count: members.count)
-        pending = Array(repeating: [], count: members.count)
-        scheduler = schedulerSeed.map { SplitMix64(seed: $0) }
-        for index in nodes.indices { input(index, .command(.start)) }
+        for index in nodes.indices { start(index) }
+    }
+
+    /// The standard peer-test configuration: a peer listener at 127.0.0.(index+1):7000 and `protocols`.
+    static func configuration(index: Int, protocols: [ProtocolSpec] = [PeerFixtures.chat]) -> NodeConfiguration {
+        NodeConfiguration(peerListener: .tcp(.v4(0x7F00_0001 + UInt32(index)), 7000), protocols: protocols)
+    }
+
+    /// Adds a node (not started) living at 127.0.0.(index+1) and returns its index.
+    mutating func add(id: PeerID, configuration: NodeConfiguration, seed: UInt64) -> Int {
+        nodes.append(NodeCore(id: id, configuration: configuration, seed: seed, now: now))
+        addresses.append(.v4(0x7F00_0001 + UInt32(nodes.count - 1)))
+        log.append([])
+        pending.append([])
+        return nodes.count - 1
+    }
+
+    /// Starts node `index` now and carries out what follows.
+    mutating func start(_ index: Int) {
+        input(index, .command(.start))
         pump()
     }
 
-    /// The standard test configuration: a peer listener at 127.0.0.(index+1):7000 and `protocols`.
-    static func configuration(index: Int, protocols: [ProtocolSpec] = [PeerFixtures.chat]) -> NodeConfiguration {
-        NodeConfiguration(peerListener: .tcp(.v4(0x7F00_0001 + UInt32(index)), 7000), protocols: protocols)
+    /// Crashes node `index`: every connection it had is reset, and it never answers again.
+    mutating func crash(_ index: Int) {
+        frozen.insert(index)
+        pending[index] = []
+        for (end, remote) in links where end.node == index {
+            links[end] = nil
+            links[remote] = nil
+            deliver(.closed(.reset), to: remote)
+        }
+        listeners = listeners.filter { $0.value.node != index }
+        pump()
     }
 
     // MARK: Driving
@@ -95,7 +129,7 @@ struct PeerTestNetwork {
         }
     }
 
-    /// Runs timers and traffic until `time`.
+    /// Runs timers and traffic until `time`, then sets the clock there.
     mutating func run(until time: Instant) {
         pump()
         while let (index, deadline) = earliestDeadline(), deadline <= time {
@@ -107,6 +141,15 @@ struct PeerTestNetwork {
         now = max(now, time)
     }
 
+    /// Runs in `step`s until `condition` holds or `limit` passes; returns when it first held.
+    mutating func run(until limit: Instant, step: Duration, checking condition: (TestNetwork) -> Bool) -> Instant? {
+        while now < limit {
+            if condition(self) { return now }
+            run(until: min(limit, now + step))
+        }
+        return condition(self) ? now : nil
+    }
+
     /// Node `index`'s monitor events.
     func events(_ index: Int) -> [NodeEvent] {
         log[index].compactMap { output in
@@ -114,6 +157,9 @@ struct PeerTestNetwork {
             return nil
         }
     }
+
+    /// Every node's monitor events.
+    var allEvents: [[NodeEvent]] { nodes.indices.map(events) }
 
     /// Node `index`'s deliveries, as (from, protocol, payload).
     func delivered(_ index: Int) -> [(PeerID, ProtocolID, [UInt8])] {
@@ -131,7 +177,7 @@ struct PeerTestNetwork {
     private mutating func collect(_ index: Int) {
         while let output = nodes[index].poll() {
             log[index].append(output)
-            pending[index].append(output)
+            if !frozen.contains(index) { pending[index].append(output) }
         }
     }
 
@@ -146,19 +192,25 @@ struct PeerTestNetwork {
     private mutating func perform(_ output: NodeOutput, of index: Int) {
         switch output {
         case .listen(let kind, let endpoint):
-            listeners[endpoint] = (index, kind)
-            input(index, .listening(kind, endpoint))
+            let bound = Endpoint(endpoint.transport, address: endpoint.address,
+                                 port: endpoint.port != 0 ? endpoint.port : ephemeralPort())
+            listeners[bound] = (index, kind)
+            // Reachable at the node's own address too (the address its connections come from, which
+            // is what others record for it).
+            let own = Endpoint(endpoint.transport, address: addresses[index], port: bound.port)
+            listeners[own] = (index, kind)
+            if kind == .refresh { refreshSources[index] = own }  // Datagrams come from the node's address.
+            input(index, .listening(kind, bound))
         case .connect(let id, let plane, let endpoint, _):
             connect(End(node: index, connection: id), plane, to: endpoint)
         case .transmit(let id):
-            let end = End(node: index, connection: id)
-            route(nodes[index].takeOutgoing(id), from: end)
+            route(nodes[index].takeOutgoing(id), from: End(node: index, connection: id))
         case .close(let id):
             let end = End(node: index, connection: id)
             route(nodes[index].takeOutgoing(id), from: end)
             if let remote = links.removeValue(forKey: end) {
                 links[remote] = nil
-                deliver(.closed, to: remote)
+                deliver(.closed(.closedByPeer), to: remote)
             }
         case .pauseReading(let id, let paused):
             let end = End(node: index, connection: id)
@@ -181,8 +233,7 @@ struct PeerTestNetwork {
             input(end.node, .connectFailed(end.connection, .refused))
             return
         }
-        nextPort &+= 1
-        let source = Endpoint.tcp(addresses[end.node], nextPort)
+        let source = Endpoint.tcp(addresses[end.node], ephemeralPort())
         let accepted = nodes[listener.node].accept(kind, from: source, now: now)
         collect(listener.node)
         let remote = End(node: listener.node, connection: accepted)
@@ -218,7 +269,7 @@ struct PeerTestNetwork {
             inbox[receiver] = chunks.isEmpty ? nil : chunks
             switch chunk {
             case .bytes(let bytes): input(receiver.node, .received(receiver.connection, bytes))
-            case .closed: input(receiver.node, .closed(receiver.connection, .closedByPeer))
+            case .closed(let cause): input(receiver.node, .closed(receiver.connection, cause))
             }
         }
     }
@@ -229,27 +280,36 @@ struct PeerTestNetwork {
         }
         var writer = ByteWriter()
         datagram.encode(into: &writer)
-        let source =
-            listeners.first { $0.value.node == index && $0.value.kind == .refresh }?.key
-            ?? .udp(addresses[index], 0)
-        input(listener.node, .datagram(from: source, writer.takeBytes()))
+        input(listener.node, .datagram(from: refreshSource(of: index), writer.takeBytes()))
     }
 
-    private func earliestDeadline() -> (Int, Instant)? {
+    /// The node's refresh socket, or an ephemeral one (registered, so answers come back).
+    private mutating func refreshSource(of index: Int) -> Endpoint {
+        if let source = refreshSources[index] { return source }
+        let source = Endpoint.udp(addresses[index], ephemeralPort())
+        refreshSources[index] = source
+        listeners[source] = (index, .refresh)
+        return source
+    }
+
+    private mutating func ephemeralPort() -> UInt16 {
+        defer { nextPort = nextPort == 65_000 ? 50_000 : nextPort + 1 }
+        return nextPort
+    }
+
+    private mutating func earliestDeadline() -> (Int, Instant)? {
         var earliest: (Int, Instant)?
         for index in nodes.indices where !frozen.contains(index) {
-            var node = nodes[index]
-            guard let deadline = node.nextDeadline else { continue }
+            guard let deadline = nodes[index].nextDeadline else { continue }
             if earliest == nil || deadline < earliest!.1 { earliest = (index, deadline) }
         }
         return earliest
     }
 
+    /// Checks the node that acted (every node's turn comes whenever it produces an output).
     private mutating func checkInvariants(after output: NodeOutput, of index: Int) {
-        for node in nodes.indices {
-            for problem in nodes[node].checkInvariants() {
-                problems.append("node \(node) after \(output) of node \(index) at \(now): \(problem)")
-            }
+        for problem in nodes[index].checkInvariants() {
+            problems.append("node \(index) after its \(output) at \(now): \(problem)")
         }
     }
 }
