@@ -1,0 +1,112 @@
+import PingPong
+
+/// The command line of `bench-compare`.
+struct Options {
+    var runs = 5
+    var stop = StopCondition.duration(seconds: 1)
+    var warmUp: StopCondition? = .duration(seconds: 0.25)
+    var workloadNames: [String]?
+    var implementationNames: [String]?
+    var pinningMode = "split"
+    var markdown = false
+    var verbose = false
+    var showHelp = false
+
+    static let usage = """
+        usage: bench-compare [--runs N] [--quick] [--duration SECONDS | --round-trips N] [--warm-up SECONDS]
+                             [--workloads a,b,...] [--implementations C,NIO,...] [--pin split|shared|none]
+                             [--markdown] [--verbose]
+
+          --runs N            timed runs per (workload, implementation), at least 5 for a report (default 5)
+          --quick             CI smoke: 5 runs of 0.1 s, warm-up 0.05 s (well under a minute in all)
+          --duration S        length of each timed run in seconds (default 1)
+          --round-trips N     end each timed run after N round trips instead of a duration
+          --warm-up S         one untimed run of S seconds per cell before the timed runs (default 0.25; 0 = none)
+          --workloads         a subset of: \(PingPongWorkload.standard.map(\.name).joined(separator: ", "))
+          --implementations   a subset of the columns (default: all)
+          --pin               split: client and server on two different CPUs (default);
+                              shared: both on one CPU; none: leave it to the scheduler
+          --markdown          print the table as Markdown
+          --verbose           print every measurement as it completes
+        """
+
+    /// A command-line error.
+    struct UsageError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    init(arguments: [String]) throws(UsageError) {
+        var remaining = arguments[...]
+        while let argument = remaining.popFirst() {
+            switch argument {
+            case "--help", "-h": showHelp = true
+            case "--quick":
+                stop = .duration(seconds: 0.1)
+                warmUp = .duration(seconds: 0.05)
+            case "--markdown": markdown = true
+            case "--verbose", "-v": verbose = true
+            case "--runs": runs = try Self.integer(of: argument, from: &remaining, minimum: 1)
+            case "--round-trips": stop = .roundTrips(try Self.integer(of: argument, from: &remaining, minimum: 1))
+            case "--duration": stop = .duration(seconds: try Self.seconds(of: argument, from: &remaining, minimum: 0.001))
+            case "--warm-up":
+                let seconds = try Self.seconds(of: argument, from: &remaining, minimum: 0)
+                warmUp = seconds > 0 ? .duration(seconds: seconds) : nil
+            case "--workloads": workloadNames = try Self.list(of: argument, from: &remaining)
+            case "--implementations": implementationNames = try Self.list(of: argument, from: &remaining)
+            case "--pin": pinningMode = try Self.value(of: argument, from: &remaining)
+            default: throw UsageError(description: "unknown argument '\(argument)'")
+            }
+        }
+        guard ["split", "shared", "none"].contains(pinningMode) else {
+            throw UsageError(description: "--pin takes split, shared or none")
+        }
+        let known = Set(PingPongWorkload.standard.map(\.name))
+        if let unknown = workloadNames?.first(where: { !known.contains($0) }) {
+            throw UsageError(description: "unknown workload '\(unknown)'")
+        }
+    }
+
+    func plan(implementations: [any PingPongImplementation]) -> ComparisonPlan {
+        let workloads = PingPongWorkload.standard.filter { workloadNames?.contains($0.name) ?? true }
+        let columns = implementations.filter { implementationNames?.contains($0.name) ?? true }
+        let pinning: CPUPinning
+        switch pinningMode {
+        case "shared": pinning = MachineCPUs.shared
+        case "none": pinning = .none
+        default: pinning = MachineCPUs.split
+        }
+        return ComparisonPlan(
+            workloads: workloads,
+            implementations: columns,
+            runs: runs,
+            stop: stop,
+            warmUp: warmUp,
+            pinning: pinning
+        )
+    }
+
+    private static func value(of option: String, from remaining: inout ArraySlice<String>) throws(UsageError) -> String {
+        guard let value = remaining.popFirst() else { throw UsageError(description: "\(option) needs a value") }
+        return value
+    }
+
+    private static func integer(of option: String, from remaining: inout ArraySlice<String>, minimum: Int) throws(UsageError) -> Int {
+        let text = try value(of: option, from: &remaining)
+        guard let number = Int(text), number >= minimum else {
+            throw UsageError(description: "\(option) takes an integer >= \(minimum), not '\(text)'")
+        }
+        return number
+    }
+
+    private static func seconds(of option: String, from remaining: inout ArraySlice<String>, minimum: Double) throws(UsageError) -> Double {
+        let text = try value(of: option, from: &remaining)
+        guard let number = Double(text), number.isFinite, number >= minimum else {
+            throw UsageError(description: "\(option) takes a number of seconds >= \(minimum), not '\(text)'")
+        }
+        return number
+    }
+
+    private static func list(of option: String, from remaining: inout ArraySlice<String>) throws(UsageError) -> [String] {
+        try value(of: option, from: &remaining).split(separator: ",").map(String.init)
+    }
+}
