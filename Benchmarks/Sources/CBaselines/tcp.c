@@ -51,12 +51,14 @@ static bool send_frame(tcp_side *side, int fd, const uint8_t *frame, uint32_t si
     return true;
 }
 
-/// Reads what the connection has and hands every complete frame to `handle`.
+/// Reads what the connection has and hands every complete frame to `handle`. A read that fills
+/// less than the space offered has drained the socket, so it is not followed by one that would
+/// only return EAGAIN (epoll is level-triggered: anything arriving later is reported again).
 static bool receive_frames(tcp_side *side, tcp_connection *connection, frame_handler handle) {
     const uint32_t payload_size = side->shared->params->payload_size;
     for (;;) {
-        ssize_t length = recv(connection->fd, connection->buffer + connection->fill,
-                              sizeof connection->buffer - connection->fill, 0);
+        size_t space = sizeof connection->buffer - connection->fill;
+        ssize_t length = recv(connection->fd, connection->buffer + connection->fill, space, 0);
         if (length == 0) return fail_protocol(side->error, "the peer closed a connection");
         if (length < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return true;
@@ -74,6 +76,7 @@ static bool receive_frames(tcp_side *side, tcp_connection *connection, frame_han
         }
         memmove(connection->buffer, connection->buffer + offset, connection->fill - offset);
         connection->fill -= offset;
+        if ((size_t)length < space) return true;
     }
 }
 

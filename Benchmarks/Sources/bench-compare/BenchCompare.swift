@@ -18,6 +18,11 @@ struct BenchCompare {
             print(Options.usage)
             return
         }
+        let known = Set(allImplementations.map(\.name))
+        if let unknown = options.implementationNames?.first(where: { !known.contains($0) }) {
+            FileHandle.standardError.write(Data("bench-compare: unknown implementation '\(unknown)'\n".utf8))
+            exit(2)
+        }
         let plan = options.plan(implementations: allImplementations)
         print(header(options: options, plan: plan))
         let cells = ComparisonRunner.run(plan) { line in

@@ -12,12 +12,15 @@ struct Options {
     var verbose = false
     var showHelp = false
 
+    /// Fewer runs give no meaningful median and spread on a shared machine.
+    static let runsMin = 5
+
     static let usage = """
         usage: bench-compare [--runs N] [--quick] [--duration SECONDS | --round-trips N] [--warm-up SECONDS]
                              [--workloads a,b,...] [--implementations C,NIO,...] [--pin split|shared|none]
                              [--markdown] [--verbose]
 
-          --runs N            timed runs per (workload, implementation), at least 5 for a report (default 5)
+          --runs N            timed runs per (workload, implementation), at least 5 (default 5)
           --quick             CI smoke: 5 runs of 0.1 s, warm-up 0.05 s (well under a minute in all)
           --duration S        length of each timed run in seconds (default 1)
           --round-trips N     end each timed run after N round trips instead of a duration
@@ -45,7 +48,7 @@ struct Options {
                 warmUp = .duration(seconds: 0.05)
             case "--markdown": markdown = true
             case "--verbose", "-v": verbose = true
-            case "--runs": runs = try Self.integer(of: argument, from: &remaining, minimum: 1)
+            case "--runs": runs = try Self.integer(of: argument, from: &remaining, minimum: Self.runsMin)
             case "--round-trips": stop = .roundTrips(try Self.integer(of: argument, from: &remaining, minimum: 1))
             case "--duration": stop = .duration(seconds: try Self.seconds(of: argument, from: &remaining, minimum: 0.001))
             case "--warm-up":
