@@ -12,11 +12,22 @@ public struct NIOPingPong: PingPongImplementation {
 
     public init() {}
 
+    /// The largest payload (the smallest is 4 bytes: the UDP epoch).
+    public static let payloadSizeMax = 1024
+    /// The largest UDP window.
+    public static let windowMax = 4096
+    /// The largest UDP batch.
+    public static let batchSizeMax = 64
+    /// The most TCP connections (two descriptors each, in one process).
+    public static let connectionsMax = 8000
+
     public func supports(_ workload: PingPongWorkload) -> Bool {
-        guard (4...1024).contains(workload.payloadSize) else { return false }
+        guard (4...Self.payloadSizeMax).contains(workload.payloadSize) else { return false }
         switch workload.transport {
-        case .udp(let window, let batchMax): return (1...4096).contains(window) && (1...64).contains(batchMax)
-        case .tcp(let connections): return (1...8000).contains(connections)
+        case .udp(let window, let batchMax):
+            return (1...Self.windowMax).contains(window) && (1...Self.batchSizeMax).contains(batchMax)
+        case .tcp(let connections):
+            return (1...Self.connectionsMax).contains(connections)
         }
     }
 

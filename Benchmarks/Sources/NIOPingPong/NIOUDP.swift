@@ -4,6 +4,9 @@ import PingPong
 
 /// One UDP measurement: an echo server channel and a connected client channel.
 struct UDPRun {
+    /// Receive space per datagram: larger than any payload, so a wrong size is seen, not truncated.
+    static let datagramCapacity = 2048
+
     let run: PingPongRun
     let window: Int
     let batchMax: Int
@@ -14,9 +17,14 @@ struct UDPRun {
         var serverBootstrap = DatagramBootstrap(group: loops.serverGroup)
         var clientBootstrap = DatagramBootstrap(group: loops.clientGroup)
         if batchMax > 1 {
-            // recvmmsg of up to batchMax datagrams per read.
+            // recvmmsg of up to batchMax datagrams per read. NIO splits one receive buffer evenly
+            // between the messages, so the buffer must grow with the batch: 2 KiB per datagram,
+            // as the C baseline and NIO's own unbatched default.
+            let allocator = FixedSizeRecvByteBufferAllocator(capacity: batchMax * Self.datagramCapacity)
             serverBootstrap = serverBootstrap.channelOption(.datagramVectorReadMessageCount, value: batchMax)
+                .channelOption(.recvAllocator, value: allocator)
             clientBootstrap = clientBootstrap.channelOption(.datagramVectorReadMessageCount, value: batchMax)
+                .channelOption(.recvAllocator, value: allocator)
         }
         let server = try serverBootstrap.channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {

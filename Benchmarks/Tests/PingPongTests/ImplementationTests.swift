@@ -67,13 +67,20 @@ struct ImplementationTests {
         let implementation = try Self.implementation(named: name)
         let tooSmall = PingPongWorkload(name: "tiny", transport: .udp(window: 1, batchMax: 1), payloadSize: 3)
         let noWindow = PingPongWorkload(name: "no-window", transport: .udp(window: 0, batchMax: 1))
-        let tooManyConnections = PingPongWorkload(name: "many", transport: .tcp(connections: 100_000))
-        for workload in [tooSmall, noWindow, tooManyConnections] {
+        let tooManyConnections = PingPongWorkload(name: "many", transport: .tcp(connections: 8_001))
+        let tooLarge = PingPongWorkload(name: "large", transport: .udp(window: 1, batchMax: 1), payloadSize: 1025)
+        let batchTooLarge = PingPongWorkload(name: "batch", transport: .udp(window: 64, batchMax: 65))
+        let windowTooLarge = PingPongWorkload(name: "window", transport: .udp(window: 4097, batchMax: 1))
+        for workload in [tooSmall, noWindow, tooManyConnections, tooLarge, batchTooLarge, windowTooLarge] {
             #expect(!implementation.supports(workload))
             #expect(throws: PingPongError.unsupported(implementation: name, workload: workload.name)) {
                 try implementation.run(PingPongRun(workload: workload, stop: .roundTrips(1), pinning: .none))
             }
         }
+        // The largest supported payload and batch do run.
+        let largest = PingPongWorkload(name: "largest", transport: .udp(window: 64, batchMax: 64), payloadSize: 1024)
+        let result = try implementation.run(PingPongRun(workload: largest, stop: .roundTrips(200), pinning: .none))
+        #expect(result.roundTrips == 200)
     }
 
     @Test("The C entry points reject invalid parameters with a message")
