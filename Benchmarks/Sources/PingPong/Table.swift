@@ -72,7 +72,7 @@ public enum Table {
 
     private static func notes(of cell: ComparisonCell) -> String {
         var notes: [String] = []
-        if cell.recoveries > 0 { notes.append("\(cell.recoveries) window recoveries") }
+        if cell.recoveries > 0 { notes.append("\(cell.recoveries) window recover\(cell.recoveries == 1 ? "y" : "ies")") }
         if let failure = cell.failure { notes.append(failure) }
         return notes.joined(separator: "; ")
     }
