@@ -10,8 +10,20 @@ struct TCPRun {
     let loops: EventLoopPair
 
     func measure() throws -> PingPongResult {
-        let payloadSize = run.workload.payloadSize
         let accepted = loops.serverLoop.makePromise(of: Void.self)
+        let finished = loops.clientLoop.makePromise(of: PingPongResult.self)
+        do {
+            return try measure(accepted: accepted, finished: finished)
+        } catch {
+            // NIO traps on a promise left unfulfilled; a completed one ignores this.
+            accepted.fail(error)
+            finished.fail(error)
+            throw error
+        }
+    }
+
+    private func measure(accepted: EventLoopPromise<Void>, finished: EventLoopPromise<PingPongResult>) throws -> PingPongResult {
+        let payloadSize = run.workload.payloadSize
         let counter = try loops.serverLoop.submit { [connections] in
             NIOLoopBoundBox(AcceptCounter(expected: connections, accepted: accepted), eventLoop: loops.serverLoop)
         }.wait()
@@ -32,7 +44,6 @@ struct TCPRun {
         defer { try? server.close().wait() }
         guard let serverAddress = server.localAddress else { throw NIORunFailure(description: "server has no address") }
 
-        let finished = loops.clientLoop.makePromise(of: PingPongResult.self)
         let plan = ClientPlan(run)
         let state = try loops.clientLoop.submit {
             NIOLoopBoundBox(TCPClientState(plan: plan, finished: finished), eventLoop: loops.clientLoop)

@@ -35,9 +35,23 @@ struct UDPRun {
         guard let serverAddress = server.localAddress else { throw NIORunFailure(description: "server has no address") }
 
         let finished = loops.clientLoop.makePromise(of: PingPongResult.self)
+        do {
+            return try runClient(bootstrap: clientBootstrap, serverAddress: serverAddress, finished: finished)
+        } catch {
+            finished.fail(error)  // NIO traps on a promise left unfulfilled; a completed one ignores this
+            throw error
+        }
+    }
+
+    private func runClient(
+        bootstrap: DatagramBootstrap,
+        serverAddress: SocketAddress,
+        finished: EventLoopPromise<PingPongResult>
+    ) throws -> PingPongResult {
         let plan = ClientPlan(run)
         let window = self.window
-        let client = try clientBootstrap.channelInitializer { channel in
+        let batchMax = self.batchMax
+        let client = try bootstrap.channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
                 let handler = UDPPingClient(plan: plan, window: window, batchMax: batchMax, finished: finished)
                 try channel.pipeline.syncOperations.addHandler(handler)

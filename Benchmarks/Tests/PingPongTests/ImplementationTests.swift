@@ -42,6 +42,14 @@ struct ImplementationTests {
         #expect(result.roundTrips > 0)
     }
 
+    @Test("A run that outlasts its give-up limit fails instead of hanging", arguments: cases.filter { [PingPongWorkload.udpWindow1, .tcpConnections1].contains($0.1) })
+    func giveUpLimit(name: String, workload: PingPongWorkload) throws {
+        let implementation = try Self.implementation(named: name)
+        let run = PingPongRun(workload: workload, stop: .roundTrips(1_000_000_000), pinning: .none, giveUpSeconds: 0.2)
+        let error = #expect(throws: PingPongError.self) { try implementation.run(run) }
+        #expect(error?.description.contains("gave up") == true)
+    }
+
     @Test("Runs leave no descriptor behind", arguments: ["C", "NIO"])
     func noLeakedDescriptors(name: String) throws {
         let implementation = try Self.implementation(named: name)
