@@ -13,6 +13,8 @@ let package = Package(
         .target(name: "CEpoll"),
         .target(name: "KaryonsCore"),
         .target(name: "KaryonsNode", dependencies: ["CEpoll", "KaryonsCore"]),
+        // libFuzzer target for the wire and text decoders (Scripts/fuzz-wire.sh); a replay tool otherwise.
+        .executableTarget(name: "FuzzWire", dependencies: ["KaryonsCore"]),
         .testTarget(
             name: "KaryonsCoreTests",
             dependencies: ["KaryonsCore"],

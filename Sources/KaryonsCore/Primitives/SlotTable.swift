@@ -1,0 +1,105 @@
+/// A handle to an element of a `SlotTable`: a slot index plus the generation of its occupant.
+///
+/// Late events name the handle they were issued for; once the slot is reused the generation differs
+/// and the event is recognised as stale and dropped instead of reaching the new occupant.
+public struct SlotHandle: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// The index of the slot.
+    public var slot: UInt32
+    /// The occupant's generation; bumped every time the slot is freed.
+    public var generation: UInt32
+
+    public init(slot: UInt32, generation: UInt32) {
+        self.slot = slot
+        self.generation = generation
+    }
+
+    /// Both halves in one word (generation high), e.g. for an epoll token.
+    public var rawValue: UInt64 { UInt64(generation) << 32 | UInt64(slot) }
+
+    public init(rawValue: UInt64) {
+        self.init(slot: UInt32(truncatingIfNeeded: rawValue), generation: UInt32(truncatingIfNeeded: rawValue >> 32))
+    }
+
+    public static func < (lhs: SlotHandle, rhs: SlotHandle) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    public var description: String { "#\(slot).\(generation)" }
+}
+
+/// A generational arena: O(1) insert, lookup and removal by `SlotHandle`, no hashing.
+///
+/// Freed slots are reused last-in first-out; a handle whose generation no longer matches returns nil.
+/// Iteration order is slot order, which is deterministic (the simulator relies on that).
+public struct SlotTable<Element> {
+    private var elements: [Element?] = []
+    private var generations: [UInt32] = []
+    private var freeSlots: [UInt32] = []
+    /// The number of live elements.
+    public private(set) var count = 0
+
+    public init() {}
+
+    /// Stores `element` and returns its handle.
+    public mutating func insert(_ element: Element) -> SlotHandle {
+        count += 1
+        if let slot = freeSlots.popLast() {
+            elements[Int(slot)] = element
+            return SlotHandle(slot: slot, generation: generations[Int(slot)])
+        }
+        elements.append(element)
+        generations.append(0)
+        return SlotHandle(slot: UInt32(elements.count - 1), generation: 0)
+    }
+
+    /// True if `handle` names a live element.
+    public func contains(_ handle: SlotHandle) -> Bool {
+        Int(handle.slot) < elements.count && generations[Int(handle.slot)] == handle.generation
+            && elements[Int(handle.slot)] != nil
+    }
+
+    /// The element named by `handle`, or nil if it was removed (stale handle).
+    public subscript(handle: SlotHandle) -> Element? {
+        get { contains(handle) ? elements[Int(handle.slot)] : nil }
+        set {
+            guard contains(handle) else { return }
+            guard let newValue else {
+                remove(handle)
+                return
+            }
+            elements[Int(handle.slot)] = newValue
+        }
+    }
+
+    /// Mutates the element in place, if the handle is live; returns the closure's result.
+    public mutating func modify<Result>(_ handle: SlotHandle, _ body: (inout Element) -> Result) -> Result? {
+        guard contains(handle) else { return nil }
+        return body(&elements[Int(handle.slot)]!)
+    }
+
+    /// Removes and returns the element, bumping the slot's generation; nil for a stale handle.
+    @discardableResult
+    public mutating func remove(_ handle: SlotHandle) -> Element? {
+        guard contains(handle) else { return nil }
+        let element = elements[Int(handle.slot)]
+        elements[Int(handle.slot)] = nil
+        generations[Int(handle.slot)] &+= 1
+        freeSlots.append(handle.slot)
+        count -= 1
+        return element
+    }
+
+    /// The handles of all live elements, in slot order.
+    public var handles: [SlotHandle] {
+        elements.indices.compactMap { index in
+            elements[index] == nil ? nil : SlotHandle(slot: UInt32(index), generation: generations[index])
+        }
+    }
+
+    /// Calls `body` for each live element, in slot order.
+    public func forEach(_ body: (SlotHandle, Element) throws -> Void) rethrows {
+        for index in elements.indices {
+            if let element = elements[index] {
+                try body(SlotHandle(slot: UInt32(index), generation: generations[index]), element)
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import Testing
+@testable import KaryonsCore
+
+@Suite struct SlotTableTests {
+    @Test func staleHandlesAreRecognisedAfterReuse() throws {
+        var table = SlotTable<String>()
+        let first = table.insert("a")
+        #expect(table[first] == "a")
+        #expect(table.remove(first) == "a")
+        let second = table.insert("b")
+        #expect(second.slot == first.slot)
+        #expect(second.generation != first.generation)
+        #expect(table[first] == nil)
+        #expect(table.remove(first) == nil)
+        #expect(table[second] == "b")
+        #expect(table.count == 1)
+        #expect(SlotHandle(rawValue: second.rawValue) == second)
+    }
+
+    @Test(arguments: 0..<20)
+    func behavesLikeADictionaryUnderRandomOperations(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        var table = SlotTable<Int>()
+        var model: [SlotHandle: Int] = [:]
+        var everIssued: [SlotHandle] = []
+        for step in 0..<500 {
+            if model.isEmpty || rng.chance(0.6) {
+                let handle = table.insert(step)
+                #expect(model[handle] == nil)
+                model[handle] = step
+                everIssued.append(handle)
+            } else {
+                let victim = everIssued[rng.index(below: everIssued.count)]
+                #expect(table.remove(victim) == model.removeValue(forKey: victim))
+            }
+            #expect(table.count == model.count)
+        }
+        #expect(Set(table.handles) == Set(model.keys))
+        for handle in everIssued { #expect(table[handle] == model[handle]) }
+    }
+}
+
+@Suite struct BackoffTests {
+    @Test func doublesUpToTheCapAndResets() {
+        var rng = SplitMix64(seed: 1)
+        var backoff = Backoff(base: .milliseconds(500), max: .seconds(60))
+        let delays = (0..<10).map { _ in backoff.nextDelay(using: &rng).nanoseconds / 1_000_000 }
+        #expect(delays == [500, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000])
+        backoff.reset()
+        #expect(backoff.nextDelay(using: &rng) == .milliseconds(500))
+    }
+
+    @Test func jitterStaysWithinItsFraction() {
+        var rng = SplitMix64(seed: 2)
+        var backoff = Backoff(base: .seconds(1), max: .seconds(1), jitter: 0.25)
+        var distinct = Set<UInt64>()
+        for _ in 0..<1_000 {
+            let delay = backoff.nextDelay(using: &rng)
+            #expect(delay <= .seconds(1) && delay >= .milliseconds(750))
+            distinct.insert(delay.nanoseconds)
+        }
+        #expect(distinct.count > 900)
+    }
+}
+
+@Suite struct RateLimiterTests {
+    @Test func burstThenRefillRate() {
+        var bucket = TokenBucket(capacity: 5, refillPerSecond: 0.5, now: .zero)
+        let burst = (0..<10).filter { _ in bucket.take(now: .zero) }.count
+        #expect(burst == 5)
+        let beforeRefill = bucket.take(now: Instant.zero + .milliseconds(1_900))
+        let afterRefill = bucket.take(now: Instant.zero + .seconds(2))
+        let again = bucket.take(now: Instant.zero + .seconds(2))
+        #expect(!beforeRefill && afterRefill && !again)
+    }
+
+    @Test func aFloodFromOneSourceIsCappedAtTheRefillRate() {
+        var limiter = RateLimiter<UInt32>(capacity: 5, refillPerSecond: 0.5, sourcesMax: 16)
+        var allowed = 0
+        // 10,000 requests per second for 60 seconds from one source.
+        for tick in 0..<600_000 {
+            if limiter.allow(7, now: Instant(nanoseconds: UInt64(tick) * 100_000)) { allowed += 1 }
+        }
+        #expect(allowed >= 5 + 29 && allowed <= 5 + 30)
+    }
+
+    @Test func spoofedSourcesCannotGrowMemoryAndOthersAreIndependent() {
+        var limiter = RateLimiter<UInt32>(capacity: 5, refillPerSecond: 0.5, sourcesMax: 100)
+        for source in 0..<10_000 as Range<UInt32> { _ = limiter.allow(source, now: .zero) }
+        #expect(limiter.trackedSources == 100)
+        // Once the tracked buckets have refilled, they are forgotten and new sources are served.
+        let served = limiter.allow(50_000, now: Instant.zero + .seconds(10))
+        #expect(served)
+        #expect(limiter.trackedSources == 1)
+    }
+}
+
+@Suite struct DeadlineQueueTests {
+    @Test func popsInDeadlineOrderWithFIFOTies() {
+        var queue = DeadlineQueue<String>()
+        queue.schedule("late", at: Instant(nanoseconds: 30))
+        queue.schedule("tie-first", at: Instant(nanoseconds: 10))
+        queue.schedule("tie-second", at: Instant(nanoseconds: 10))
+        queue.schedule("moved", at: Instant(nanoseconds: 1))
+        queue.schedule("moved", at: Instant(nanoseconds: 20))
+        queue.schedule("cancelled", at: Instant(nanoseconds: 5))
+        queue.cancel("cancelled")
+        #expect(queue.nextDeadline == Instant(nanoseconds: 10))
+        #expect(queue.popDue(now: Instant(nanoseconds: 9)) == nil)
+        var order: [String] = []
+        while let key = queue.popDue(now: Instant(nanoseconds: 100)) { order.append(key) }
+        #expect(order == ["tie-first", "tie-second", "moved", "late"])
+        #expect(queue.isEmpty && queue.nextDeadline == nil)
+    }
+
+    @Test(arguments: 0..<10)
+    func matchesASortedModelUnderRandomOperations(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        var queue = DeadlineQueue<Int>()
+        var model: [Int: UInt64] = [:]
+        var now: UInt64 = 0
+        for _ in 0..<2_000 {
+            let key = rng.index(below: 200)
+            switch rng.uniform(below: 4) {
+            case 0, 1:
+                let deadline = now + rng.uniform(below: 1_000)
+                queue.schedule(key, at: Instant(nanoseconds: deadline))
+                model[key] = deadline
+            case 2:
+                queue.cancel(key)
+                model[key] = nil
+            default:
+                now += rng.uniform(below: 100)
+                while let due = queue.popDue(now: Instant(nanoseconds: now)) {
+                    let expected = model.filter { $0.value <= now }.min { $0.value < $1.value }
+                    #expect(model[due] == expected?.value)
+                    model[due] = nil
+                }
+                #expect(model.values.allSatisfy { $0 > now })
+            }
+            #expect(queue.count == model.count)
+            #expect(queue.nextDeadline?.nanoseconds == model.values.min())
+        }
+    }
+}
