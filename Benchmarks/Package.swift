@@ -39,7 +39,15 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .executableTarget(name: "bench-compare", dependencies: ["PingPong", "NIOPingPong"]),
+        .target(
+            name: "KaryonsPingPong",
+            dependencies: [
+                "PingPong",
+                .product(name: "KaryonsCore", package: rootPackage),
+                .product(name: "KaryonsNode", package: rootPackage),
+            ]
+        ),
+        .executableTarget(name: "bench-compare", dependencies: ["PingPong", "NIOPingPong", "KaryonsPingPong"]),
         .executableTarget(
             name: "CoreBenchmarks",
             dependencies: [
@@ -51,7 +59,7 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .testTarget(name: "RoutingWorkloadsTests", dependencies: ["RoutingWorkloads"]),
-        .testTarget(name: "PingPongTests", dependencies: ["PingPong", "NIOPingPong"]),
+        .testTarget(name: "PingPongTests", dependencies: ["PingPong", "NIOPingPong", "KaryonsPingPong"]),
     ],
     swiftLanguageModes: [.v6]
 )

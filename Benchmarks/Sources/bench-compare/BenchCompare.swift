@@ -1,4 +1,5 @@
 import Foundation
+import KaryonsPingPong
 import NIOPingPong
 import PingPong
 
@@ -37,8 +38,10 @@ struct BenchCompare {
         }
     }
 
-    /// Every implementation that can be a column. The Karyons reactor joins this list once merged.
-    static let allImplementations: [any PingPongImplementation] = [CBaselinePingPong(), NIOPingPong()]
+    /// Every implementation that can be a column.
+    static let allImplementations: [any PingPongImplementation] = [
+        CBaselinePingPong(), NIOPingPong(), KaryonsPingPong(),
+    ]
 
     static func header(options: Options, plan: ComparisonPlan) -> String {
         var lines = ["bench-compare: ping-pong over 127.0.0.1, round trips per second (higher is better)"]

@@ -1,5 +1,6 @@
 import CBaselines
 import Foundation
+import KaryonsPingPong
 import NIOPingPong
 import PingPong
 import Testing
@@ -8,7 +9,8 @@ import Testing
 /// the runs pin threads and count open descriptors, so they must not overlap.
 @Suite("Ping-pong implementations over loopback", .serialized)
 struct ImplementationTests {
-    static let implementations: [any PingPongImplementation] = [CBaselinePingPong(), NIOPingPong()]
+    static let implementations: [any PingPongImplementation] = [CBaselinePingPong(), NIOPingPong(), KaryonsPingPong()]
+    static let names = implementations.map(\.name)
 
     static var cases: [(String, PingPongWorkload)] {
         implementations.flatMap { implementation in PingPongWorkload.standard.map { (implementation.name, $0) } }
@@ -33,7 +35,7 @@ struct ImplementationTests {
         #expect(result.roundTripsPerSecond > 0)
     }
 
-    @Test("A duration-limited run lasts at least that long and makes progress", arguments: ["C", "NIO"])
+    @Test("A duration-limited run lasts at least that long and makes progress", arguments: names)
     func durationRun(name: String) throws {
         let implementation = try Self.implementation(named: name)
         let run = PingPongRun(workload: .udpWindow64, stop: .duration(seconds: 0.05), pinning: .none)
@@ -50,7 +52,7 @@ struct ImplementationTests {
         #expect(error?.description.contains("gave up") == true)
     }
 
-    @Test("Runs leave no descriptor behind", arguments: ["C", "NIO"])
+    @Test("Runs leave no descriptor behind", arguments: names)
     func noLeakedDescriptors(name: String) throws {
         let implementation = try Self.implementation(named: name)
         // One run first, so lazily opened process-wide descriptors are already there.
@@ -62,7 +64,7 @@ struct ImplementationTests {
         #expect(Self.openDescriptorCount() == before)
     }
 
-    @Test("Pinning to a CPU the process may not use fails with a typed error", arguments: ["C", "NIO"])
+    @Test("Pinning to a CPU the process may not use fails with a typed error", arguments: names)
     func badPinningFails(name: String) throws {
         let implementation = try Self.implementation(named: name)
         let pinning = CPUPinning(clientCPU: 1000, serverCPU: MachineCPUs.allowed(0))
@@ -70,7 +72,7 @@ struct ImplementationTests {
         #expect(throws: PingPongError.self) { try implementation.run(run) }
     }
 
-    @Test("Workloads outside an implementation's limits are unsupported, not run", arguments: ["C", "NIO"])
+    @Test("Workloads outside an implementation's limits are unsupported, not run", arguments: names)
     func unsupportedWorkloads(name: String) throws {
         let implementation = try Self.implementation(named: name)
         let tooSmall = PingPongWorkload(name: "tiny", transport: .udp(window: 1, batchMax: 1), payloadSize: 3)
@@ -85,8 +87,11 @@ struct ImplementationTests {
                 try implementation.run(PingPongRun(workload: workload, stop: .roundTrips(1), pinning: .none))
             }
         }
-        // The largest supported payload and batch do run.
-        let largest = PingPongWorkload(name: "largest", transport: .udp(window: 64, batchMax: 64), payloadSize: 1024)
+        // The largest supported payload and batch do run (Karyons batches at most 16, its transport's cap).
+        let batchMax = name == KaryonsPingPong.columnName ? KaryonsPingPong.batchSizeMax : 64
+        let overBatch = PingPongWorkload(name: "over-batch", transport: .udp(window: 64, batchMax: batchMax + 1))
+        #expect(!implementation.supports(overBatch))
+        let largest = PingPongWorkload(name: "largest", transport: .udp(window: 64, batchMax: batchMax), payloadSize: 1024)
         let result = try implementation.run(PingPongRun(workload: largest, stop: .roundTrips(200), pinning: .none))
         #expect(result.roundTrips == 200)
     }
