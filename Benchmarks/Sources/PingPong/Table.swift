@@ -22,7 +22,14 @@ public enum Table {
             rows.append(row)
             previousWorkload = cell.workload.name
         }
-        return markdown ? renderMarkdown(header: header, rows: rows) : renderText(header: header, rows: rows)
+        return render(header: header, rows: rows, numericColumns: 2...(header.count - 2), markdown: markdown)
+    }
+
+    /// Any table: text columns align left, `numericColumns` right; the last column is never padded.
+    public static func render(header: [String], rows: [[String]], numericColumns: ClosedRange<Int>, markdown: Bool) -> String {
+        markdown
+            ? renderMarkdown(header: header, rows: rows, numericColumns: numericColumns)
+            : renderText(header: header, rows: rows, numericColumns: numericColumns)
     }
 
     /// A rate with three significant digits and a k/M suffix: `12.8 k`, `1.23 M`.
@@ -50,7 +57,7 @@ public enum Table {
     }
 
     /// `value` rounded to `decimals` places, without Foundation.
-    static func fixed(_ value: Double, decimals: Int) -> String {
+    public static func fixed(_ value: Double, decimals: Int) -> String {
         guard value.isFinite else { return "–" }
         var scale = 1.0
         for _ in 0..<decimals { scale *= 10 }
@@ -77,7 +84,7 @@ public enum Table {
         return notes.joined(separator: "; ")
     }
 
-    private static func renderText(header: [String], rows: [[String]]) -> String {
+    private static func renderText(header: [String], rows: [[String]], numericColumns: ClosedRange<Int>) -> String {
         let widths = header.indices.map { column in
             ([header] + rows).map { $0[column].count }.max() ?? 0
         }
@@ -86,7 +93,7 @@ public enum Table {
             for (column, field) in fields.enumerated() {
                 let padding = String(repeating: " ", count: widths[column] - field.count)
                 // Numbers align right, text left; the last column is never padded.
-                let isNumeric = (2...(header.count - 2)).contains(column)
+                let isNumeric = numericColumns.contains(column)
                 if column == fields.count - 1 {
                     text += field
                 } else {
@@ -99,9 +106,9 @@ public enum Table {
         return ([line(header)] + rows.map(line)).joined(separator: "\n")
     }
 
-    private static func renderMarkdown(header: [String], rows: [[String]]) -> String {
+    private static func renderMarkdown(header: [String], rows: [[String]], numericColumns: ClosedRange<Int>) -> String {
         let alignment = header.indices.map { column in
-            (2...(header.count - 2)).contains(column) ? "---:" : "---"
+            numericColumns.contains(column) ? "---:" : "---"
         }
         return ([header, alignment] + rows).map { "| " + $0.joined(separator: " | ") + " |" }.joined(separator: "\n")
     }
