@@ -47,7 +47,24 @@ let package = Package(
                 .product(name: "KaryonsNode", package: rootPackage),
             ]
         ),
-        .executableTarget(name: "bench-compare", dependencies: ["PingPong", "NIOPingPong", "KaryonsPingPong"]),
+        .target(
+            name: "EngineBenchmarks",
+            dependencies: [
+                "PingPong",
+                "CBaselines",
+                "RoutingWorkloads",
+                .product(name: "KaryonsCore", package: rootPackage),
+                .product(name: "KaryonsNode", package: rootPackage),
+            ]
+        ),
+        .executableTarget(
+            name: "bench-compare",
+            dependencies: [
+                // Not linked with the malloc interposer (that would interpose every run): its
+                // allocation pass preloads the library that CoreBenchmarks' dependency builds.
+                "PingPong", "NIOPingPong", "KaryonsPingPong", "EngineBenchmarks",
+            ]
+        ),
         .executableTarget(
             name: "CoreBenchmarks",
             dependencies: [

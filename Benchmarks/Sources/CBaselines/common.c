@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -158,4 +159,9 @@ int run_pair(run_shared *shared, void *(*client)(void *), void *(*server)(void *
     if (shared->stop_fd >= 0) close(shared->stop_fd);
     if (shared->abort_fd >= 0) close(shared->abort_fd);
     return result->error;
+}
+
+uint64_t cbaseline_heap_bytes_in_use(void) {
+    struct mallinfo2 info = mallinfo2();
+    return (uint64_t)info.uordblks + (uint64_t)info.hblkhd;
 }

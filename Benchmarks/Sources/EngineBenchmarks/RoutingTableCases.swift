@@ -9,7 +9,7 @@ import RoutingWorkloads
 /// `.connected` ones (none). Tables A and E are built once, untimed, and kept in `let`s.
 public enum RoutingTableCases {
     /// The Rust original's run-1 medians (ops/s) and check value for one workload.
-    public struct RustFigures {
+    public struct RustFigures: Sendable {
         public var seed: Double
         public var v1: Double
         public var check: String

@@ -3,8 +3,10 @@ import KaryonsPingPong
 import NIOPingPong
 import PingPong
 
-/// `bench-compare`: runs every ping-pong workload for every implementation, in alternation, and
-/// prints medians, spreads and ratios. See Benchmarks/README.md.
+/// `bench-compare`: the Karyons benchmark report. Runs the ping-pong workloads for every
+/// implementation in alternation (medians, spreads, ratios), the routing-table workloads next to the
+/// Rust original's figures, the wire encode/decode cases, the memory per idle connection, and an
+/// allocation pass. See Benchmarks/README.md.
 @main
 struct BenchCompare {
     static func main() {
@@ -24,40 +26,44 @@ struct BenchCompare {
             FileHandle.standardError.write(Data("bench-compare: unknown implementation '\(unknown)'\n".utf8))
             exit(2)
         }
-        let plan = options.plan(implementations: allImplementations)
-        print(header(options: options, plan: plan))
-        let cells = ComparisonRunner.run(plan) { line in
-            if options.verbose { print("  " + line) }
+        if options.isAllocationPass {
+            exit(AllocationPass.run(options) ? 0 : 1)
         }
-        print("")
-        print(Table.render(cells, ratioBaselines: plan.ratioBaselines, markdown: options.markdown))
-        let failures = cells.filter { $0.failure != nil }
+        print(header())
+        var failures: [String] = []
+        for section in options.sections {
+            print("")
+            let succeeded: Bool
+            switch section {
+            case .pingpong: succeeded = Sections.pingPong(options)
+            case .routing: succeeded = Sections.routing(options)
+            case .wire: succeeded = Sections.wire(options)
+            case .memory: succeeded = Sections.memory(options)
+            case .allocations: succeeded = AllocationPass.spawn(options)
+            }
+            if !succeeded { failures.append(section.rawValue) }
+        }
         if !failures.isEmpty {
-            FileHandle.standardError.write(Data("bench-compare: \(failures.count) cell(s) failed\n".utf8))
+            FileHandle.standardError.write(Data("bench-compare: failed: \(failures.joined(separator: ", "))\n".utf8))
             exit(1)
         }
     }
 
-    /// Every implementation that can be a column.
+    /// Every implementation that can be a ping-pong column.
     static let allImplementations: [any PingPongImplementation] = [
         CBaselinePingPong(), NIOPingPong(), KaryonsPingPong(),
     ]
 
-    static func header(options: Options, plan: ComparisonPlan) -> String {
-        var lines = ["bench-compare: ping-pong over 127.0.0.1, round trips per second (higher is better)"]
+    static func header() -> String {
+        var lines = ["bench-compare: the Karyons benchmark report"]
         lines.append("command:  bench-compare " + CommandLine.arguments.dropFirst().joined(separator: " "))
         lines.append("machine:  \(MachineInfo.cpuModel), \(MachineInfo.allowedCPUCount) CPUs allowed, \(MachineInfo.kernel)")
         lines.append("load:     \(MachineInfo.loadAverage) (1/5/15 min, before the runs)")
-        lines.append("plan:     \(plan.runs) timed runs per cell of \(plan.stop), warm-up \(plan.warmUp?.description ?? "none"), \(plan.pinning)")
-        lines.append("columns:  " + plan.implementations.map(\.name).joined(separator: ", "))
-        for workload in plan.workloads {
-            lines.append("  \(workload.name): \(workload)")
-        }
         return lines.joined(separator: "\n")
     }
 }
 
-/// Facts about the machine for the table's header.
+/// Facts about the machine for the report's header.
 enum MachineInfo {
     static var cpuModel: String {
         let text = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""

@@ -11,17 +11,35 @@ struct Options {
     var markdown = false
     var verbose = false
     var showHelp = false
+    var quick = false
+    /// The parts of the report to produce, in report order.
+    var sections = Section.allCases
+    /// Internal: this process is the allocation pass (started by the parent with the interposer preloaded).
+    var isAllocationPass = false
+
+    /// The parts of the report.
+    enum Section: String, CaseIterable {
+        // Memory first: later sections leave freed (still resident) heap behind, which would hide its growth.
+        case memory, pingpong, routing, wire, allocations
+    }
 
     /// Fewer runs give no meaningful median and spread on a shared machine.
     static let runsMin = 5
 
     static let usage = """
-        usage: bench-compare [--runs N] [--quick] [--duration SECONDS | --round-trips N] [--warm-up SECONDS]
-                             [--workloads a,b,...] [--implementations C,NIO,...] [--pin split|shared|none]
-                             [--markdown] [--verbose]
+        usage: bench-compare [--sections a,b,...] [--runs N] [--quick] [--duration SECONDS | --round-trips N]
+                             [--warm-up SECONDS] [--workloads a,b,...] [--implementations C,NIO,Karyons]
+                             [--pin split|shared|none] [--markdown] [--verbose]
+
+          --sections          a subset of: \(Section.allCases.map(\.rawValue).joined(separator: ", ")) (default: all)
+                              pingpong: the ping-pong table; routing: the routing-table workloads next to the
+                              Rust original's figures; wire: frame encode/decode; memory: bytes per idle TCP
+                              connection; allocations: heap allocations per round trip and per operation
+                              (a child process with the malloc interposer preloaded)
 
           --runs N            timed runs per (workload, implementation), at least 5 (default 5)
-          --quick             CI smoke: 5 runs of 0.1 s, warm-up 0.05 s (well under a minute in all)
+          --quick             CI smoke: 5 runs of 0.1 s, warm-up 0.05 s; routing and wire loops 1/100 as long
+                              (their check values then differ from the workload file's); a small memory probe
           --duration S        length of each timed run in seconds (default 1)
           --round-trips N     end each timed run after N round trips instead of a duration
           --warm-up S         one untimed run of S seconds per cell before the timed runs (default 0.25; 0 = none)
@@ -44,8 +62,18 @@ struct Options {
             switch argument {
             case "--help", "-h": showHelp = true
             case "--quick":
+                quick = true
                 stop = .duration(seconds: 0.1)
                 warmUp = .duration(seconds: 0.05)
+            case "--sections":
+                let names = try Self.list(of: argument, from: &remaining)
+                var chosen: [Section] = []
+                for name in names {
+                    guard let section = Section(rawValue: name) else { throw UsageError(description: "unknown section '\(name)'") }
+                    chosen.append(section)
+                }
+                sections = Section.allCases.filter { chosen.contains($0) }
+            case "--allocation-pass": isAllocationPass = true
             case "--markdown": markdown = true
             case "--verbose", "-v": verbose = true
             case "--runs": runs = try Self.integer(of: argument, from: &remaining, minimum: Self.runsMin)

@@ -73,4 +73,8 @@ int32_t cbaseline_allowed_cpu(uint32_t index);
 /// CLOCK_MONOTONIC in nanoseconds.
 uint64_t cbaseline_now_ns(void);
 
+/// Bytes of heap the C allocator has handed out and not got back (glibc `mallinfo2`: in-use
+/// chunks plus mmapped blocks), for the memory benchmark.
+uint64_t cbaseline_heap_bytes_in_use(void);
+
 #endif
