@@ -76,6 +76,7 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .testTarget(name: "RoutingWorkloadsTests", dependencies: ["RoutingWorkloads"]),
+        .testTarget(name: "EngineBenchmarksTests", dependencies: ["EngineBenchmarks", "PingPong"]),
         .testTarget(name: "PingPongTests", dependencies: ["PingPong", "NIOPingPong", "KaryonsPingPong"]),
     ],
     swiftLanguageModes: [.v6]
