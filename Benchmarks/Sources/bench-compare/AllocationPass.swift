@@ -50,6 +50,8 @@ enum AllocationPass {
             engine("routing table", RoutingTableCases.cases(scale: Sections.scale(options)), options)
         }
         if options.sections.contains(.wire) { engine("wire", WireCases.cases(scale: Sections.scale(options)), options) }
+        let nodeCases = NodeCases.cases(scale: Sections.scale(options))
+        if options.sections.contains(.node) && !nodeCases.isEmpty { engine("node", nodeCases, options) }
         return succeeded
     }
 

@@ -38,6 +38,7 @@ struct BenchCompare {
             case .pingpong: succeeded = Sections.pingPong(options)
             case .routing: succeeded = Sections.routing(options)
             case .wire: succeeded = Sections.wire(options)
+            case .node: succeeded = Sections.node(options)
             case .memory: succeeded = Sections.memory(options)
             case .allocations: succeeded = AllocationPass.spawn(options)
             }

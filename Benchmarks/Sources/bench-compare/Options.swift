@@ -20,7 +20,7 @@ struct Options {
     /// The parts of the report.
     enum Section: String, CaseIterable {
         // Memory first: later sections leave freed (still resident) heap behind, which would hide its growth.
-        case memory, pingpong, routing, wire, allocations
+        case memory, pingpong, routing, wire, node, allocations
     }
 
     /// Fewer runs give no meaningful median and spread on a shared machine.
@@ -34,7 +34,8 @@ struct Options {
           --sections          a subset of: \(Section.allCases.map(\.rawValue).joined(separator: ", ")) (default: all)
                               pingpong: the ping-pong table; routing: the routing-table workloads next to the
                               Rust original's figures; wire: frame encode/decode; memory: bytes per idle TCP
-                              connection; allocations: heap allocations per round trip and per operation
+                              connection; node: node-level round trips (planned, skipped until the node
+                              lands); allocations: heap allocations per round trip and per operation
                               (a child process with the malloc interposer preloaded)
 
           --runs N            timed runs per (workload, implementation), at least 5 (default 5)

@@ -77,6 +77,24 @@ enum Sections {
         return !results.contains { $0.checks.count != 1 || $0.check.contains("FAILURES") }
     }
 
+    static func node(_ options: Options) -> Bool {
+        print("== node-level round trips")
+        let cases = NodeCases.cases(scale: scale(options))
+        guard !cases.isEmpty else {
+            print("skipped: these need the node's protocol halves (NodeCore, driver, façade), not merged yet:")
+            for (name, what) in NodeCases.planned { print("  \(name): \(what)") }
+            return true
+        }
+        let results = EngineRunner.run(cases, runs: options.runs) { line in if options.verbose { print("  " + line) } }
+        let rows = results.map { result in
+            [result.engineCase.name, result.engineCase.label, count(result.engineCase.operations),
+             EngineRunner.spread(result.rates), EngineRunner.nanoseconds(atRate: result.median), result.check]
+        }
+        print(Table.render(header: ["case", "what", "ops/run", "median (min – max) /s", "ns/op", "check"], rows: rows,
+                           numericColumns: 2...4, markdown: options.markdown))
+        return !results.contains { $0.checks.count != 1 }
+    }
+
     static func memory(_ options: Options) -> Bool {
         let pairsPerWave = options.quick ? 100 : 1_000
         let waves = options.quick ? 2 : 4
