@@ -5,5 +5,8 @@
 # `Benchmarks/bench.sh --sections pingpong,routing`. See Benchmarks/README.md.
 set -euo pipefail
 cd "$(dirname "$0")"
-swift build -c release 2>&1 | grep -E "error|warning: |Compiling|Build complete" | grep -v "^\[" || true
+if ! swift build -c release > .build-bench.log 2>&1; then
+    cat .build-bench.log >&2
+    exit 1
+fi
 exec .build/release/bench-compare "$@"
