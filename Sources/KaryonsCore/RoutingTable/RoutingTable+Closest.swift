@@ -107,14 +107,13 @@ extension RoutingTable {
 /// A fixed-capacity list of table slots kept sorted by distance to a target, nearest first, in
 /// caller-provided (stack) storage.
 ///
-/// A candidate holds its full distance (computed once, when offered) and its slot, so ordering
-/// never goes back to the keys. (Keeping only the top 64 bits and recomputing both distances on a
-/// tie cost twice as much for targets deep in the table, where every candidate's top word is zero:
-/// W3m of the shared workloads.) A candidate no nearer than the farthest one held is rejected with
-/// one comparison once the list is full.
+/// A candidate is 16 bytes: the top 64 bits of its distance and its slot. Comparisons use the top
+/// word and fall back to the full distance, recomputed from the key, only on a tie (rare except
+/// deep in the table), so the insertion step moves little memory. A candidate no nearer than the
+/// farthest one held is rejected with one comparison once the list is full.
 struct NearestCandidates {
     struct Candidate {
-        var distance: Distance
+        var high: UInt64
         var slot: Int
     }
 
@@ -140,23 +139,29 @@ struct NearestCandidates {
     func slot(at index: Int) -> Int { storage[index].slot }
 
     /// The full distance of the farthest candidate held (the list must not be empty).
-    var farthest: Distance { storage[count - 1].distance }
+    var farthest: Distance { keys[storage[count - 1].slot].distance(to: target) }
+
+    @inline(__always)
+    private func isNearer(_ high: UInt64, _ slot: Int, than other: Candidate) -> Bool {
+        if high != other.high { return high < other.high }
+        return keys[slot].distance(to: target) < keys[other.slot].distance(to: target)
+    }
 
     @inline(__always)
     mutating func offer(_ slot: Int) {
-        let distance = keys[slot].distance(to: target)
+        let high = keys[slot].w0 ^ target.w0
         var index: Int
         if count == capacity {
-            guard distance < storage[capacity - 1].distance else { return }
+            guard isNearer(high, slot, than: storage[capacity - 1]) else { return }
             index = capacity - 1
         } else {
             index = count
             count += 1
         }
-        while index > 0 && distance < storage[index - 1].distance {
+        while index > 0 && isNearer(high, slot, than: storage[index - 1]) {
             storage[index] = storage[index - 1]
             index -= 1
         }
-        storage[index] = Candidate(distance: distance, slot: slot)
+        storage[index] = Candidate(high: high, slot: slot)
     }
 }
