@@ -5,11 +5,14 @@ import Glibc
 /// The bytes a TCP connection still has to write: a growable ring, written with up to two iovecs.
 ///
 /// Grows by doubling (only while a slow reader lets data pile up; the connection bounds it), and
-/// gives its memory back once drained if it grew beyond `retainedCapacityMax`, so a burst does not
-/// pin memory for the connection's lifetime.
+/// gives its memory back once drained if it holds more than `retainedCapacityMax`, so a burst does
+/// not pin memory for the connection's lifetime.
 struct OutboundBuffer: ~Copyable {
-    /// Capacity kept after draining; larger buffers are freed when they become empty.
-    static let retainedCapacityMax = 64 * 1_024
+    /// Capacity kept after draining; larger buffers are freed when they become empty. Zero: a
+    /// connection queues bytes only while the kernel's buffer is full (or while it connects, as a
+    /// handshake does), so keeping even the first 4 KiB would cost every idle peer 4 KiB for nothing;
+    /// the next queue costs one allocation, next to the syscalls that found the kernel's buffer full.
+    static let retainedCapacityMax = 0
     /// The first allocation.
     static let initialCapacity = 4 * 1_024
 

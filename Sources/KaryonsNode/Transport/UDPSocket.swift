@@ -298,6 +298,11 @@ public final class UDPSocket: ReactorClient {
 
     /// Receives what is waiting: batches while datagrams come in bursts, else one datagram.
     private func receiveAvailable() {
+        if receiving.size == 1 {
+            // Batches of one: `recvfrom` does the same work as a `recvmmsg` of one, for less.
+            receiveSingles()
+            return
+        }
         let tick = reactor.counters.ticks
         let readableAgain = tick == lastReadableTick &+ 1
         lastReadableTick = tick
@@ -334,8 +339,17 @@ public final class UDPSocket: ReactorClient {
         }
     }
 
-    /// Receives one datagram with `recvfrom`; a level-triggered event brings the next.
-    private func receiveOne() {
+    /// Receives datagrams one `recvfrom` at a time until drained or the per-event budget is spent.
+    private func receiveSingles() {
+        for _ in 0..<options.receiveBatchesPerEventMax {
+            guard receiveOne(), !closed else { return }
+        }
+    }
+
+    /// Receives one datagram with `recvfrom`; a level-triggered event brings the next. Returns
+    /// false if there was none (or the receive failed).
+    @discardableResult
+    private func receiveOne() -> Bool {
         let result: IOResult<Int>
         do {
             result = try receiving.withReceiveSlot(0) { (buffer, address, length) throws(SystemError) in
@@ -343,13 +357,14 @@ public final class UDPSocket: ReactorClient {
             }
         } catch {
             statistics.receiveErrors &+= 1
-            return
+            return false
         }
-        guard case .processed(let count) = result else { return }
+        guard case .processed(let count) = result else { return false }
         statistics.receiveCalls &+= 1
         receiving.headers[0].msg_len = UInt32(truncatingIfNeeded: count)
         receiving.headers[0].msg_hdr.msg_flags = count > receiving.slotBytes ? CEPOLL_MSG_TRUNC : 0
         deliver(slot: 0)
+        return true
     }
 
     private func deliver(slot: Int) {
