@@ -102,6 +102,12 @@ public enum EngineRunner {
         return results
     }
 
+    /// One untimed run of `engineCase`; its check value.
+    public static func check(of engineCase: EngineCase) -> String {
+        var stopwatch = Stopwatch(countsAllocations: false)
+        return engineCase.run(&stopwatch)
+    }
+
     /// Allocations per operation of each case (one counted run each); nil without the interposer.
     public static func countAllocations(_ cases: [EngineCase]) -> [Double?] {
         cases.map { engineCase in

@@ -22,6 +22,9 @@ public enum MemoryProbe {
         public var pairs: Int
         /// Resident bytes of the process.
         public var residentBytes: Int
+        /// Resident bytes not backed by files (heap, stacks): the resident set without the pages of
+        /// the executable and libraries, which grow once as code is first run.
+        public var anonymousResidentBytes: Int
         /// Heap bytes in use.
         public var heapBytes: Int
         /// Kernel TCP buffer pages of the whole machine (`sockstat` `mem`), times the page size.
@@ -65,15 +68,18 @@ public enum MemoryProbe {
     }
 
     static func sample(pairs: Int) -> Sample {
-        Sample(pairs: pairs, residentBytes: residentBytes(), heapBytes: Int(cbaseline_heap_bytes_in_use()),
+        let (resident, shared) = residentAndSharedBytes()
+        return Sample(pairs: pairs, residentBytes: resident, anonymousResidentBytes: resident - shared,
+               heapBytes: Int(cbaseline_heap_bytes_in_use()),
                kernelBufferBytes: kernelTCPPages() * Int(sysconf(Int32(_SC_PAGESIZE))))
     }
 
-    /// The second field of /proc/self/statm (resident pages), in bytes.
-    static func residentBytes() -> Int {
+    /// The second and third fields of /proc/self/statm (resident and file-backed resident pages), in bytes.
+    static func residentAndSharedBytes() -> (Int, Int) {
         let fields = readFile("/proc/self/statm").split(separator: " ")
-        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard fields.count > 2, let resident = Int(fields[1]), let shared = Int(fields[2]) else { return (0, 0) }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        return (resident * page, shared * page)
     }
 
     /// The `mem` of the `TCP:` line of /proc/net/sockstat (pages).

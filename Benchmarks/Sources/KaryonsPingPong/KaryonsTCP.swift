@@ -66,16 +66,20 @@ struct KaryonsTCPRun {
 
 /// Reassembles frames (a 4-byte big-endian length and a payload of a fixed size) per connection,
 /// in memory allocated once for all connections, and hands each complete frame to a handler
-/// without copying it when it arrived whole in one read.
-struct FrameAssembler: ~Copyable {
+/// without copying it when it arrived whole in one read. Any chunking of a connection's bytes yields
+/// the same frames in the same order.
+public struct FrameAssembler: ~Copyable {
     /// Bytes of the length prefix.
-    static let headerSize = 4
+    public static let headerSize = 4
 
-    let frameSize: Int
+    /// Bytes of a whole frame, length prefix included.
+    public let frameSize: Int
     private let buffers: UnsafeMutableRawPointer
     private let fills: UnsafeMutablePointer<Int>
 
-    init(connections: Int, frameSize: Int) {
+    /// Room for one partial frame on each of `connections` connections.
+    public init(connections: Int, frameSize: Int) {
+        precondition(connections > 0 && frameSize > Self.headerSize, "BUG in Karyons benchmarks: FrameAssembler sizes")
         self.frameSize = frameSize
         buffers = .allocate(byteCount: connections * frameSize, alignment: 8)
         fills = .allocate(capacity: connections)
@@ -90,9 +94,10 @@ struct FrameAssembler: ~Copyable {
     /// Splits `bytes` received on connection `index` into frames and calls `handle` with each
     /// (header included); returns false at once if a length is wrong or `handle` returns false.
     @inline(__always)
-    func receive(
+    public func receive(
         _ bytes: UnsafeRawBufferPointer, on index: Int, _ handle: (UnsafeRawBufferPointer) -> Bool
     ) -> Bool {
+        guard !bytes.isEmpty else { return true }
         var rest = bytes
         let partial = buffers + index * frameSize
         if fills[index] > 0 {

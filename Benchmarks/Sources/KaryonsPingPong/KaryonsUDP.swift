@@ -128,7 +128,7 @@ final class UDPPingClient: UDPSocketDelegate, ReactorTimerHandler {
         start = SystemClock.now()
         running = true
         watchdog = socket.reactor.scheduleTimer(at: start + Self.recoveryInterval, handler: self)
-        refill()
+        refill(socket)
     }
 
     func udpSocket(_ socket: UDPSocket, didReceive datagram: UnsafeRawBufferPointer, from sender: SocketAddress) {
@@ -139,12 +139,12 @@ final class UDPPingClient: UDPSocketDelegate, ReactorTimerHandler {
         inFlight -= 1
         completed += 1
         if schedule.isOver(completed: completed, start: start, now: socket.reactor.now) { return finish() }
-        refill()
+        refill(socket)
     }
 
     /// Sends pings until the window is full; a full socket queue leaves the rest for the next pong.
-    private func refill() {
-        guard let socket else { return }
+    /// (The socket comes as an argument: reading the optional property would retain it per pong.)
+    private func refill(_ socket: UDPSocket) {
         while inFlight < window && schedule.maySend(completed: completed, inFlight: inFlight) {
             do {
                 try socket.send(UnsafeRawBufferPointer(ping), to: serverAddress)
@@ -170,7 +170,7 @@ final class UDPPingClient: UDPSocketDelegate, ReactorTimerHandler {
             epoch &+= 1
             ping.storeBytes(of: epoch, as: UInt32.self)
             inFlight = 0
-            refill()
+            refill(socket)
         }
         completedAtLastCheck = completed
         watchdog = socket.reactor.scheduleTimer(at: now + Self.recoveryInterval, handler: self)

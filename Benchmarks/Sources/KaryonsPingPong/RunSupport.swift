@@ -80,6 +80,7 @@ struct ClientSchedule {
     @inline(__always)
     func isOver(completed: UInt64, start: Instant, now: Instant) -> Bool {
         if let roundTripsMax { return completed >= roundTripsMax }
-        return now.nanoseconds &- start.nanoseconds >= durationNanoseconds!
+        guard let durationNanoseconds else { return true }
+        return now.nanoseconds &- start.nanoseconds >= durationNanoseconds
     }
 }

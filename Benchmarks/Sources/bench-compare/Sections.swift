@@ -107,28 +107,32 @@ enum Sections {
             print("memory probe failed: \(error)")
             return false
         }
-        let header = ["pairs", "sockets", "resident", "heap in use", "Δ resident/socket", "Δ heap/socket", "Δ kernel TCP buffers/socket"]
+        let header = ["pairs", "sockets", "resident", "anon resident", "heap in use", "Δ anon resident/socket",
+                      "Δ heap/socket", "Δ kernel TCP buffers/socket"]
         var rows: [[String]] = []
         for (index, sample) in samples.enumerated() {
-            var row = [String(sample.pairs), String(2 * sample.pairs), mebibytes(sample.residentBytes), mebibytes(sample.heapBytes)]
+            var row = [String(sample.pairs), String(2 * sample.pairs), mebibytes(sample.residentBytes),
+                       mebibytes(sample.anonymousResidentBytes), mebibytes(sample.heapBytes)]
             if index == 0 {
                 row += ["", "", ""]
             } else {
                 let previous = samples[index - 1]
                 let sockets = 2 * (sample.pairs - previous.pairs)
-                row += [perSocket(sample.residentBytes - previous.residentBytes, sockets),
+                row += [perSocket(sample.anonymousResidentBytes - previous.anonymousResidentBytes, sockets),
                         perSocket(sample.heapBytes - previous.heapBytes, sockets),
                         perSocket(sample.kernelBufferBytes - previous.kernelBufferBytes, sockets)]
             }
             rows.append(row)
         }
         print("")
-        print(Table.render(header: header, rows: rows, numericColumns: 0...6, markdown: options.markdown))
+        print(Table.render(header: header, rows: rows, numericColumns: 0...7, markdown: options.markdown))
         if let first = samples.dropFirst().first, let last = samples.last, last.pairs > first.pairs {
             let sockets = 2 * (last.pairs - first.pairs)
-            print("marginal, waves 2…\(waves): \(perSocket(last.residentBytes - first.residentBytes, sockets)) resident and "
-                + "\(perSocket(last.heapBytes - first.heapBytes, sockets)) heap per socket (target: <= 1 KiB of user-space memory)")
+            print("marginal, waves 2…\(waves): \(perSocket(last.anonymousResidentBytes - first.anonymousResidentBytes, sockets)) "
+                + "anonymous resident and \(perSocket(last.heapBytes - first.heapBytes, sockets)) heap per socket "
+                + "(target: <= 1 KiB of user-space memory)")
         }
+        print("The first wave also pays one-time costs (the reactor thread's pages, a malloc arena, tables growing).")
         print("Kernel socket memory (struct sock, buffers) is not in the resident set; the kernel column is machine-wide.")
         return true
     }
