@@ -114,7 +114,9 @@ extension SimulationReport {
         lines.append(pad(["time", "up", "entries", "verified", "out", "in", "lookups ok", "components"], widths: seriesWidths))
         for sample in picked {
             lines.append(pad([
-                SimulationOptions.format(Duration(nanoseconds: sample.time.nanoseconds)), "\(sample.nodesUp)",
+                // To the millisecond: a sample at the liveness window start falls between ticks.
+                SimulationOptions.format(Duration(nanoseconds: (sample.time.nanoseconds + 500_000) / 1_000_000 * 1_000_000)),
+                "\(sample.nodesUp)",
                 fixed(sample.routingTableEntriesMean, 1), fixed(sample.verifiedEntriesMean, 1),
                 percent(sample.outboundSlotFillMean), percent(sample.inboundSlotFillMean),
                 sample.intervalLookupSuccessRate.map(percent) ?? "-", "\(sample.components)",
