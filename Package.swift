@@ -1,18 +1,38 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// The engine (CEpoll, KaryonsCore, KaryonsNode) depends on nothing but libc.
-// KaryonsCore is I/O-free and builds without CEpoll; only KaryonsNode talks to the kernel.
+// The engine (CEpoll, KaryonsCore, KaryonsNode) depends on nothing but libc; the façade in
+// KaryonsNode logs through swift-log. KaryonsCore is I/O-free and builds without CEpoll; only
+// KaryonsNode talks to the kernel. KaryonsSimulation runs many KaryonsCore nodes on a virtual
+// network. Only the `karyons` tool uses swift-argument-parser (kept out of every library target).
 let package = Package(
     name: "Karyons",
     products: [
         .library(name: "KaryonsCore", targets: ["KaryonsCore"]),
         .library(name: "KaryonsNode", targets: ["KaryonsNode"]),
+        .library(name: "KaryonsSimulation", targets: ["KaryonsSimulation"]),
+        .executable(name: "karyons", targets: ["karyons"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         .target(name: "CEpoll"),
         .target(name: "KaryonsCore"),
-        .target(name: "KaryonsNode", dependencies: ["CEpoll", "KaryonsCore"]),
+        .target(
+            name: "KaryonsNode",
+            dependencies: ["CEpoll", "KaryonsCore", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(name: "KaryonsSimulation", dependencies: ["KaryonsCore"]),
+        .executableTarget(
+            name: "karyons",
+            dependencies: [
+                "KaryonsSimulation", "KaryonsNode",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // libFuzzer target for the wire and text decoders (Scripts/fuzz-wire.sh); a replay tool otherwise.
         .executableTarget(name: "FuzzWire", dependencies: ["KaryonsCore"]),
         .testTarget(
@@ -21,6 +41,7 @@ let package = Package(
             exclude: ["Fixtures"]
         ),
         .testTarget(name: "KaryonsNodeTests", dependencies: ["KaryonsNode", "KaryonsCore", "CEpoll"]),
+        .testTarget(name: "KaryonsSimulationTests", dependencies: ["KaryonsSimulation", "KaryonsCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

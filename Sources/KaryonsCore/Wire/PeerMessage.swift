@@ -1,14 +1,16 @@
 /// A message of the peer plane (data connections between pooled peers).
 ///
 /// Only the dialler sends Version; the listener answers Verack with its own ID and version and the
-/// negotiated protocols, or a rejection with a reason. After an accepting Verack both sides exchange
-/// Protocol messages of negotiated protocols; either side may send Shutdown before closing.
+/// negotiated protocols with its versions of them, or a rejection with a reason; the dialler confirms
+/// an accepting Verack with its own (the protocols that also pass its requirements) or refuses with
+/// Shutdown. Then both sides exchange Protocol messages of the confirmed protocols; either side may
+/// send Shutdown before closing.
 /// Each message travels in one frame: `u32 length · u8 kind · body` (wire format v1, DESIGN.md):
 ///
 /// | kind | case | body |
 /// |---|---|---|
 /// | 0x10 | `version` | peerID[32] · version · u8 n (≤ 32) · (ProtocolID · version) × n |
-/// | 0x11 | `verack` | peerID[32] · version · u8 accepted (0/1) · u8 reason · u8 n · ProtocolID × n |
+/// | 0x11 | `verack` | peerID[32] · version · u8 accepted (0/1) · u8 reason · u8 n · (ProtocolID · version) × n |
 /// | 0x12 | `protocol` | ProtocolID · payload (the rest of the frame, possibly empty) |
 /// | 0x06 | `shutdown` | u8 reason |
 ///
@@ -129,11 +131,12 @@ public enum PeerMessage: Hashable, Sendable {
     }
 }
 
-/// A protocol the dialler offers in its Version message, with the version it speaks.
+/// A protocol a side runs, with the version it speaks: the dialler's offers in Version, the
+/// negotiated protocols in an accepting Verack.
 public struct ProtocolOffer: Hashable, Sendable {
     /// The protocol.
     public var id: ProtocolID
-    /// The version of it the dialler speaks.
+    /// The version of it the sender speaks.
     public var version: Version
 
     /// Offers protocol `id` at `version`.
@@ -194,14 +197,17 @@ public struct VersionMessage: Hashable, Sendable {
     }
 }
 
-/// The listener's handshake answer: its ID and network version, and either the negotiated
-/// protocols (accepted) or the reason for refusing. On the wire an acceptance has reason `none`,
+/// A handshake answer: its sender's ID and network version, and either the negotiated protocols
+/// with the versions the sender speaks (accepted) or the reason for refusing. The listener answers
+/// the dialler's Version with one; the dialler confirms an accepting one with its own, listing the
+/// protocols that also pass its requirements, so both sides run the same set. On the wire an acceptance has reason `none`,
 /// and a rejection lists no protocols; anything else is refused as inconsistent.
 public struct VerackMessage: Hashable, Sendable {
     /// The listener's verdict.
     public enum Outcome: Hashable, Sendable {
-        /// Accepted; the protocols both sides run (the intersection, at most 32, no duplicates).
-        case accepted(protocols: [ProtocolID])
+        /// Accepted; the protocols both sides run (the intersection, at most 32, no duplicates), each
+        /// with the version the sender speaks.
+        case accepted(protocols: [ProtocolOffer])
         /// Refused, with the reason (`none` if the listener gives none).
         case rejected(DisconnectReason)
     }
@@ -223,7 +229,8 @@ public struct VerackMessage: Hashable, Sendable {
     var bodySize: Int {
         let base = PeerID.byteCount + WireLimits.versionSize + 3
         switch outcome {
-        case .accepted(let protocols): return base + protocols.reduce(0) { $0 + $1.encodedSize }
+        case .accepted(let protocols):
+            return base + protocols.reduce(0) { $0 + $1.id.encodedSize + WireLimits.versionSize }
         case .rejected: return base
         }
     }
@@ -241,20 +248,20 @@ public struct VerackMessage: Hashable, Sendable {
             return
         }
         guard reason == .none else { throw .reasonOnAcceptedVerack(reason) }
-        let count = try reader.readProtocolCount(entrySizeMin: 2)
-        var protocols: [ProtocolID] = []
+        let count = try reader.readProtocolCount(entrySizeMin: 2 + WireLimits.versionSize)
+        var protocols: [ProtocolOffer] = []
         protocols.reserveCapacity(count)
         for _ in 0..<count {
-            let id = try ProtocolID(reading: &reader)
-            if protocols.contains(id) { throw .duplicateProtocolID(id) }
-            protocols.append(id)
+            let offer = ProtocolOffer(id: try ProtocolID(reading: &reader), version: try reader.readVersion())
+            if protocols.contains(where: { $0.id == offer.id }) { throw .duplicateProtocolID(offer.id) }
+            protocols.append(offer)
         }
         outcome = .accepted(protocols: protocols)
     }
 
     func validate() throws(WireError) {
         if peerID == .zero { throw .zeroPeerID }
-        if case .accepted(let protocols) = outcome { try validateProtocolList(protocols) }
+        if case .accepted(let protocols) = outcome { try validateProtocolList(protocols.map(\.id)) }
     }
 
     func encodeBody(into writer: inout ByteWriter) {
@@ -265,7 +272,10 @@ public struct VerackMessage: Hashable, Sendable {
             writer.writeUInt8(1)
             writer.writeUInt8(DisconnectReason.none.rawValue)
             writer.writeUInt8(UInt8(protocols.count))
-            for id in protocols { id.encode(into: &writer) }
+            for offer in protocols {
+                offer.id.encode(into: &writer)
+                writer.write(offer.version)
+            }
         case .rejected(let reason):
             writer.writeUInt8(0)
             writer.writeUInt8(reason.rawValue)

@@ -134,7 +134,8 @@ import Testing
         }
         #expect(throws: WireError.tooManyProtocols(255)) { try Self.peer(0x10, Self.idA + Self.version010 + [255]) }
         #expect(throws: WireError.tooManyProtocols(33)) { try Self.peer(0x11, Self.idA + Self.version010 + [1, 0, 33]) }
-        #expect(throws: WireError.truncated(needed: 64, remaining: 2)) {
+        // Verack: each negotiated protocol needs at least 14 bytes too (ID and version).
+        #expect(throws: WireError.truncated(needed: 32 * 14, remaining: 2)) {
             try Self.peer(0x11, Self.idA + Self.version010 + [1, 0, 32, 0x01, 0x41])
         }
     }
@@ -199,7 +200,7 @@ import Testing
             try Self.peer(0x10, Self.idA + Self.version010 + [2] + offer + offer)
         }
         #expect(throws: WireError.duplicateProtocolID(.ping)) {
-            try Self.peer(0x11, Self.idA + Self.version010 + [1, 0, 2] + Self.ping + Self.ping)
+            try Self.peer(0x11, Self.idA + Self.version010 + [1, 0, 2] + offer + offer)
         }
     }
 
@@ -218,9 +219,9 @@ import Testing
                 protocols: [ProtocolOffer(id: .ping, version: Version(0, 1, 0)), ProtocolOffer(id: .ping, version: Version(0, 2, 0))])),
              .duplicateProtocolID(.ping)),
             (.version(VersionMessage(peerID: .zero, version: Version(0, 1, 0), protocols: [])), .zeroPeerID),
-            (.verack(VerackMessage(peerID: .fixtureB, version: Version(0, 1, 0), outcome: .accepted(protocols: ids))),
+            (.verack(VerackMessage(peerID: .fixtureB, version: Version(0, 1, 0), outcome: .accepted(protocols: ids.map { ProtocolOffer(id: $0, version: Version(0, 1, 0)) }))),
              .tooManyProtocols(33)),
-            (.verack(VerackMessage(peerID: .fixtureB, version: Version(0, 1, 0), outcome: .accepted(protocols: [.ping, .ping]))),
+            (.verack(VerackMessage(peerID: .fixtureB, version: Version(0, 1, 0), outcome: .accepted(protocols: [ProtocolOffer(id: .ping, version: Version(0, 1, 0)), ProtocolOffer(id: .ping, version: Version(0, 2, 0))]))),
              .duplicateProtocolID(.ping)),
             (.verack(VerackMessage(peerID: .zero, version: Version(0, 1, 0), outcome: .rejected(.none))), .zeroPeerID),
             (.protocol(id: .ping, payload: [UInt8](repeating: 0, count: WireLimits.frameSizeMaxDefault)),

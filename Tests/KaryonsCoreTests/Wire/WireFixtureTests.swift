@@ -26,7 +26,8 @@ import Testing
             protocols: [ProtocolOffer(id: .ping, version: Version(0, 1, 0)), ProtocolOffer(id: "CHAT", version: Version(1, 2, 3))]))),
         ("peer-version.hex", "version-A-none", .version(VersionMessage(peerID: .fixtureA, version: Version(0, 1, 0), protocols: []))),
         ("peer-verack.hex", "verack-B-accepted-ping", .verack(VerackMessage(
-            peerID: .fixtureB, version: Version(0, 1, 0), outcome: .accepted(protocols: [.ping])))),
+            peerID: .fixtureB, version: Version(0, 1, 0),
+            outcome: .accepted(protocols: [ProtocolOffer(id: .ping, version: Version(0, 1, 0))])))),
         ("peer-verack.hex", "verack-B-rejected-incompatible", .verack(VerackMessage(
             peerID: .fixtureB, version: Version(1, 0, 0), outcome: .rejected(.incompatibleVersion)))),
         ("peer-protocol.hex", "protocol-ping-N", .protocol(id: .ping, payload: [0] + Nonce.fixture.bytes)),

@@ -71,7 +71,8 @@ enum WireSamples {
                 protocols: ids.map { ProtocolOffer(id: $0, version: version(&rng)) }))
         case 1:
             let outcome: VerackMessage.Outcome = rng.chance(0.5)
-                ? .accepted(protocols: protocolIDs(&rng, count: rng.index(below: WireLimits.protocolsCountMax + 1)))
+                ? .accepted(protocols: protocolIDs(&rng, count: rng.index(below: WireLimits.protocolsCountMax + 1))
+                    .map { ProtocolOffer(id: $0, version: version(&rng)) })
                 : .rejected(reason(&rng))
             return .verack(VerackMessage(peerID: peerID(&rng), version: version(&rng), outcome: outcome))
         case 2: return .protocol(id: protocolID(&rng), payload: payload(&rng))

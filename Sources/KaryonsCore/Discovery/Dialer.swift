@@ -1,0 +1,300 @@
+/// What the owner of a `Dialer` must do.
+enum DialerAction: Hashable {
+    /// Ask the peer half to dial this data endpoint; `expected` is the table entry's ID (nil for a
+    /// manual peer). The peer half answers `.dialFailed` or `.peerAdded`.
+    case dial(Endpoint, expected: PeerID?)
+}
+
+/// How a `Dialer.fill` call left the outbound slots.
+enum DialerFill: Hashable {
+    /// Every outbound slot is taken (dialling or connected).
+    case full
+    /// A slot is free and nothing in the table can be dialled: the node needs more peers.
+    case starved
+}
+
+/// Fills the outbound peer slots and keeps them filled.
+///
+/// Candidates are drawn uniformly over the routing table's verified entries that we are not
+/// connected or dialling to, in either direction (an inbound peer found in the table is not
+/// dialled again), rather than over bucket heads (RELIABILITY.md scenario 38). A dial that fails is
+/// attempted again after a backoff (`connectBackoffBase` doubling to `Max`), `connectRetries`
+/// attempts in all, holding its slot; after the last the entry is marked failed, so it is no longer
+/// dialled until a refresh ping verifies it again. A connected entry is marked connected, and
+/// verified again when the connection ends.
+///
+/// Manual peers (`dialPeers`, `.dial` commands) are dialled first, and redialled after a backoff
+/// (from `connectBackoffBase`, doubling to `redialBackoffMax`) whenever a dial fails or the
+/// connection drops; the backoff starts over once a connection has lasted `redialBackoffMax`.
+/// While waiting for a redial a manual peer holds no slot.
+///
+/// Every slot is accounted for from the `.dial` request until the peer half reports
+/// `.dialFailed` or `.peerRemoved` for it; `usedSlots` never exceeds `slotsMax`.
+struct Dialer {
+    /// Slots, retries and backoffs, from `NodeConfiguration`.
+    struct Settings: Hashable {
+        var slotsMax: Int
+        var attempts: Int
+        var backoffBase: Duration
+        var backoffMax: Duration
+        var redialBackoffMax: Duration
+
+        init(_ configuration: NodeConfiguration) {
+            slotsMax = max(0, configuration.slots.outbound)
+            attempts = max(1, configuration.peers.connectRetries)
+            backoffBase = configuration.peers.connectBackoffBase
+            backoffMax = max(backoffBase, configuration.peers.connectBackoffMax)
+            redialBackoffMax = max(backoffBase, configuration.peers.redialBackoffMax)
+        }
+    }
+
+    /// Random draws tried before falling back to a scan when most verified entries are excluded.
+    static let randomDrawsMax = 16
+
+    /// A routing-table entry being dialled, or connected after a dial.
+    struct TableDial: Equatable {
+        var endpoint: Endpoint
+        var id: PeerID
+        /// Attempts made so far.
+        var attempt: Int
+        /// Set while backing off before the next attempt.
+        var retryAt: Instant?
+        var backoff: Backoff
+        var isConnected: Bool
+    }
+
+    /// A manual peer's state.
+    enum ManualState: Hashable {
+        /// Waiting for a free slot.
+        case ready
+        /// Backing off before the next dial.
+        case waiting(until: Instant)
+        /// A dial is in flight.
+        case dialling
+        /// Connected since the instant given.
+        case connected(since: Instant)
+    }
+
+    /// A manual peer: an endpoint the application wants connected.
+    struct ManualPeer: Equatable {
+        var endpoint: Endpoint
+        var state: ManualState
+        var backoff: Backoff
+        /// The ID of the peer reached, while connected (its table entry is not dialled meanwhile).
+        var peerID: PeerID?
+    }
+
+    let settings: Settings
+    /// Table entries being dialled or connected outbound, in the order dialled.
+    private(set) var tableDials: [TableDial] = []
+    /// Manual peers, in the order configured.
+    private(set) var manualPeers: [ManualPeer] = []
+    /// Peers that dialled us (never dialled while they stay).
+    private(set) var inboundPeers: Set<PeerID> = []
+    /// Data endpoints that led back to this node (never dialled again), at most `selfEndpointsMax`.
+    private(set) var selfEndpoints: Set<Endpoint> = []
+
+    /// How many self endpoints are remembered (a node has few addresses; more is a misbehaving table).
+    static let selfEndpointsMax = 8
+
+    init(settings: Settings) {
+        self.settings = settings
+    }
+
+    /// Outbound slots taken: table dials (dialling, backing off or connected) and manual peers
+    /// dialling or connected.
+    var usedSlots: Int {
+        tableDials.count + manualPeers.reduce(0) { count, peer in
+            switch peer.state {
+            case .dialling, .connected: return count + 1
+            case .ready, .waiting: return count
+            }
+        }
+    }
+
+    /// When `timeout(now:)` is next due.
+    var deadline: Instant? {
+        var earliest: Instant?
+        for dial in tableDials {
+            if let retryAt = dial.retryAt { earliest = min(earliest ?? retryAt, retryAt) }
+        }
+        for peer in manualPeers {
+            if case .waiting(let until) = peer.state { earliest = min(earliest ?? until, until) }
+        }
+        return earliest
+    }
+
+    /// Adds a manual peer (dialled at the next `fill`); a repeated endpoint is ignored.
+    mutating func addManual(_ endpoint: Endpoint) {
+        let endpoint = Endpoint.tcp(endpoint.address, endpoint.port)
+        guard !manualPeers.contains(where: { $0.endpoint == endpoint }) else { return }
+        manualPeers.append(ManualPeer(endpoint: endpoint, state: .ready,
+                                      backoff: Backoff(base: settings.backoffBase, max: settings.redialBackoffMax)))
+    }
+
+    /// Takes free slots: manual peers first, then table entries. Appends the dials to `actions`.
+    mutating func fill(table: RoutingTable, rng: inout SplitMix64, actions: inout [DialerAction]) -> DialerFill {
+        for index in manualPeers.indices where usedSlots < settings.slotsMax && manualPeers[index].state == .ready {
+            manualPeers[index].state = .dialling
+            actions.append(.dial(manualPeers[index].endpoint, expected: nil))
+        }
+        while usedSlots < settings.slotsMax {
+            guard let record = pickCandidate(table: table, rng: &rng) else { return .starved }
+            let endpoint = Endpoint.tcp(record.address, record.port)
+            tableDials.append(TableDial(
+                endpoint: endpoint, id: record.id, attempt: 1, retryAt: nil,
+                backoff: Backoff(base: settings.backoffBase, max: settings.backoffMax), isConnected: false))
+            actions.append(.dial(endpoint, expected: record.id))
+        }
+        return .full
+    }
+
+    /// A dial candidate drawn uniformly over the verified entries not excluded (see the type).
+    func pickCandidate(table: RoutingTable, rng: inout SplitMix64) -> PeerRecord? {
+        guard mayHaveCandidate(in: table) else { return nil }
+        for _ in 0..<Self.randomDrawsMax {
+            guard let record = table.randomEntry(matching: .dialable, using: &rng) else { return nil }
+            if !isExcluded(record) { return record }
+        }
+        // Most verified entries are excluded: draw among the others directly.
+        let eligible = table.entries(matching: .dialable).lazy.map(\.record).filter { !isExcluded($0) }
+        let records = Array(eligible)
+        return records.isEmpty ? nil : records[rng.index(below: records.count)]
+    }
+
+    /// False when every verified entry is one we dial or that dialled us, so a draw would find
+    /// nothing: counted without drawing or allocating, because the node asks after every event.
+    func mayHaveCandidate(in table: RoutingTable) -> Bool {
+        let dialable = table.count(matching: .dialable)
+        guard dialable > 0 else { return false }
+        var excluded = 0
+        for dial in tableDials where table.entry(for: dial.id)?.status == .verified { excluded += 1 }
+        for id in inboundPeers where table.entry(for: id)?.status == .verified {
+            if !tableDials.contains(where: { $0.id == id }) { excluded += 1 }
+        }
+        return excluded < dialable
+    }
+
+    /// True for an entry we are already connected or dialling to, by ID or by endpoint.
+    func isExcluded(_ record: PeerRecord) -> Bool {
+        if inboundPeers.contains(record.id) { return true }
+        let endpoint = Endpoint.tcp(record.address, record.port)
+        return selfEndpoints.contains(endpoint) || tableDials.contains { $0.id == record.id || $0.endpoint == endpoint }
+            || manualPeers.contains { $0.endpoint == endpoint || $0.peerID == record.id }
+    }
+
+    /// Backoffs that ended: table dials are attempted again; manual peers become ready for `fill`.
+    mutating func timeout(now: Instant, actions: inout [DialerAction]) {
+        for index in tableDials.indices {
+            guard let retryAt = tableDials[index].retryAt, retryAt <= now else { continue }
+            tableDials[index].retryAt = nil
+            tableDials[index].attempt += 1
+            actions.append(.dial(tableDials[index].endpoint, expected: tableDials[index].id))
+        }
+        for index in manualPeers.indices {
+            if case .waiting(let until) = manualPeers[index].state, until <= now { manualPeers[index].state = .ready }
+        }
+    }
+
+    /// The peer half could not turn a dial into a peer. A retryable failure is tried again after a
+    /// backoff, and after the last attempt the entry is marked failed (unless our own pool had no
+    /// slot: not the entry's fault). A duplicate or a dial of ourselves ends the dial at once, the
+    /// entry untouched; a node with another ID marks the entry failed at once. A manual peer is
+    /// redialled after its backoff, except one that leads back to us, which is dropped.
+    mutating func dialFailed(
+        _ endpoint: Endpoint, expected: PeerID?, _ failure: DialFailure, now: Instant, table: inout RoutingTable,
+        rng: inout SplitMix64
+    ) {
+        if let expected,
+            let index = tableDials.firstIndex(where: {
+                $0.endpoint == endpoint && $0.id == expected && !$0.isConnected
+            })
+        {
+            guard tableDials[index].retryAt == nil else { return }  // Not dialling: a stale report.
+            tableDialFailed(index, failure, now: now, table: &table, rng: &rng)
+        } else if expected == nil, let index = manualPeers.firstIndex(where: { $0.endpoint == endpoint }),
+            manualPeers[index].state == .dialling
+        {
+            if failure == .selfConnection {
+                manualPeers.remove(at: index)
+            } else {
+                scheduleRedial(index, now: now, rng: &rng)
+            }
+        }
+    }
+
+    private mutating func tableDialFailed(
+        _ index: Int, _ failure: DialFailure, now: Instant, table: inout RoutingTable, rng: inout SplitMix64
+    ) {
+        let dial = tableDials[index]
+        switch failure {
+        case .duplicatePeer:
+            tableDials.remove(at: index)  // Connected some other way (inbound, manual): not its fault.
+        case .selfConnection:
+            tableDials.remove(at: index)
+            if selfEndpoints.count < Self.selfEndpointsMax { selfEndpoints.insert(dial.endpoint) }
+        case .unexpectedPeer:
+            tableDials.remove(at: index)
+            table.markFailed(dial.id, now: now)
+        case .connectFailed, .handshakeFailed, .noFreeSlot:
+            if inboundPeers.contains(dial.id) {
+                tableDials.remove(at: index)  // It dialled us meanwhile: no need to try again.
+            } else if dial.attempt < settings.attempts {
+                tableDials[index].retryAt = now + tableDials[index].backoff.nextDelay(using: &rng)
+            } else {
+                tableDials.remove(at: index)
+                if failure != .noFreeSlot { table.markFailed(dial.id, now: now) }
+            }
+        }
+    }
+
+    /// A peer joined the pool.
+    mutating func peerAdded(_ peer: PeerInfo, dialled: Endpoint?, now: Instant, table: inout RoutingTable) {
+        guard peer.direction == .outbound, let dialled else {
+            inboundPeers.insert(peer.id)
+            return
+        }
+        let dialling = tableDials.firstIndex { $0.endpoint == dialled && !$0.isConnected && $0.retryAt == nil }
+        if let index = dialling {
+            tableDials[index].isConnected = true
+            table.markConnected(tableDials[index].id, now: now)
+        } else if let index = manualPeers.firstIndex(where: { $0.endpoint == dialled }),
+            manualPeers[index].state == .dialling
+        {
+            manualPeers[index].state = .connected(since: now)
+            manualPeers[index].peerID = peer.id
+        }
+    }
+
+    /// A peer left the pool.
+    mutating func peerRemoved(
+        _ peer: PeerInfo, dialled: Endpoint?, now: Instant, table: inout RoutingTable, rng: inout SplitMix64
+    ) {
+        guard peer.direction == .outbound, let dialled else {
+            inboundPeers.remove(peer.id)
+            return
+        }
+        if let index = tableDials.firstIndex(where: { $0.endpoint == dialled && $0.isConnected }) {
+            let id = tableDials.remove(at: index).id
+            table.markDisconnected(id, now: now)
+        } else if let index = manualPeers.firstIndex(where: { $0.endpoint == dialled }),
+            case .connected(let since) = manualPeers[index].state
+        {
+            manualPeers[index].peerID = nil
+            if now.duration(since: since) >= settings.redialBackoffMax { manualPeers[index].backoff.reset() }
+            scheduleRedial(index, now: now, rng: &rng)
+        }
+    }
+
+    /// Forgets everything (shutdown).
+    mutating func stop() {
+        tableDials = []
+        manualPeers = []
+        inboundPeers = []
+        selfEndpoints = []
+    }
+
+    private mutating func scheduleRedial(_ index: Int, now: Instant, rng: inout SplitMix64) {
+        manualPeers[index].state = .waiting(until: now + manualPeers[index].backoff.nextDelay(using: &rng))
+    }
+}

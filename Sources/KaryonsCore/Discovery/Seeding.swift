@@ -1,0 +1,102 @@
+/// When the node seeds its routing table, and through what.
+///
+/// A seeding pass runs a `LookupSession` through one random routing-table entry fit to share
+/// (verified or connected), or, when there is none, through every bootstrap endpoint in random
+/// order. The node seeds once at start; afterwards, whenever the dialer has a free outbound slot
+/// and nothing to dial (`starved`), it waits `seedingBackoffBase`, doubling after every pass that
+/// leaves it still starved up to `seedingInterval`, and seeds again — forever: a node never gives
+/// up, whether its seeds were down at start or its table emptied later (RELIABILITY.md
+/// scenario 44). As soon as something is dialable again (`satisfied`), the wait is dropped and the
+/// backoff starts over.
+struct Seeding {
+    /// Where seeding stands.
+    enum State: Hashable {
+        /// Nothing planned: the dialer has work, or its slots are full.
+        case idle
+        /// Starved; the next pass starts at the deadline.
+        case backingOff(until: Instant)
+        /// A pass is running with this many sessions outstanding.
+        case seeding(sessionsLeft: Int)
+    }
+
+    private(set) var state = State.idle
+    private var backoff: Backoff
+
+    init(configuration: NodeConfiguration.Discovery) {
+        let base = configuration.seedingBackoffBase
+        backoff = Backoff(base: base, max: max(base, configuration.seedingInterval))
+    }
+
+    /// When `timeout(now:)` is due.
+    var deadline: Instant? {
+        if case .backingOff(let until) = state { return until }
+        return nil
+    }
+
+    /// True while a pass is running.
+    var isSeeding: Bool {
+        if case .seeding = state { return true }
+        return false
+    }
+
+    /// The dialer has a free slot and nothing to dial. Returns the wait before the next pass when
+    /// one was just planned (for the `.seedingBackoff` event), nil when a pass is already running
+    /// or planned.
+    mutating func starved(now: Instant, rng: inout SplitMix64) -> Duration? {
+        guard state == .idle else { return nil }
+        let delay = backoff.nextDelay(using: &rng)
+        state = .backingOff(until: now + delay)
+        return delay
+    }
+
+    /// Something is dialable again (or the outbound slots are full): drop a planned pass and
+    /// start the backoff over. A running pass is left to finish.
+    mutating func satisfied() {
+        backoff.reset()
+        if case .backingOff = state { state = .idle }
+    }
+
+    /// Starts a pass now (at start, or when the wait is over); false if one is running.
+    mutating func beginPass() -> Bool {
+        if isSeeding { return false }
+        state = .seeding(sessionsLeft: 0)
+        return true
+    }
+
+    /// The planned wait passed: true when a pass must begin now.
+    mutating func timeout(now: Instant) -> Bool {
+        guard let deadline, deadline <= now else { return false }
+        return beginPass()
+    }
+
+    /// The pass began `count` sessions. Returns true when it is already over (no session).
+    mutating func passPlanned(sessions count: Int) -> Bool {
+        guard isSeeding else { return false }
+        state = count > 0 ? .seeding(sessionsLeft: count) : .idle
+        return count == 0
+    }
+
+    /// One session of the pass ended. Returns true when the pass is over.
+    mutating func sessionEnded() -> Bool {
+        guard case .seeding(let left) = state, left > 0 else { return false }
+        state = left > 1 ? .seeding(sessionsLeft: left - 1) : .idle
+        return left == 1
+    }
+
+    /// The endpoints of one pass, with the responder ID when known: one random shareable entry,
+    /// else every bootstrap endpoint (except `ownLookupEndpoint`) in random order.
+    static func plan(
+        table: RoutingTable, bootstrap: [Endpoint], ownLookupEndpoint: Endpoint?, rng: inout SplitMix64
+    ) -> [(endpoint: Endpoint, responderID: PeerID?)] {
+        if let entry = table.randomEntry(matching: .shareable, using: &rng) {
+            return [(Endpoint.tcp(entry.address, entry.discoveryPort), entry.id)]
+        }
+        var endpoints: [Endpoint] = []
+        for configured in bootstrap {
+            let endpoint = Endpoint.tcp(configured.address, configured.port)  // Lookups are TCP.
+            if endpoint != ownLookupEndpoint && !endpoints.contains(endpoint) { endpoints.append(endpoint) }
+        }
+        rng.shuffle(&endpoints)
+        return endpoints.map { ($0, nil) }
+    }
+}

@@ -1,0 +1,267 @@
+/// The services both halves of a node (discovery and peers) use while they handle one input:
+/// the clock reading, the RNG, the output queue, the connection table with its framing and outboxes,
+/// the deadlines, and the signals one half leaves for the other.
+///
+/// Owned by `NodeCore` and lent `inout` to `DiscoveryCore` and `PeerCore` for the duration of one
+/// call, so neither half can do I/O or read a clock: everything it wants done goes through here.
+struct CoreContext {
+    /// This node's identity.
+    let localID: PeerID
+    /// This node's configuration.
+    let configuration: NodeConfiguration
+    /// The time of the input being handled.
+    var now: Instant
+    /// The node's only source of randomness.
+    var rng: SplitMix64
+    /// Open connections and their transport state.
+    var connections = SlotTable<Connection>()
+    /// One deadline per timer key; the node's `nextDeadline` is the earliest.
+    var deadlines = DeadlineQueue<CoreTimer>()
+    /// Messages between the halves, drained by `NodeCore` after every call into a half.
+    var signals: [CoreSignal] = []
+    /// Effects for the driver, drained by `NodeCore.poll()`.
+    private var outputs: [NodeOutput] = []
+    private var outputsHead = 0
+    /// Counters for monitors and the simulator.
+    var statistics = NodeStatistics()
+
+    init(localID: PeerID, configuration: NodeConfiguration, seed: UInt64, now: Instant) {
+        self.localID = localID
+        self.configuration = configuration
+        self.now = now
+        self.rng = SplitMix64(seed: seed)
+    }
+
+    // MARK: Outputs
+
+    mutating func emit(_ output: NodeOutput) { outputs.append(output) }
+
+    mutating func emit(_ event: NodeEvent) { outputs.append(.event(event)) }
+
+    /// The next output, oldest first.
+    mutating func nextOutput() -> NodeOutput? {
+        guard outputsHead < outputs.count else { return nil }
+        let output = outputs[outputsHead]
+        outputsHead += 1
+        if outputsHead == outputs.count {
+            outputs.removeAll(keepingCapacity: true)
+            outputsHead = 0
+        }
+        return output
+    }
+
+    // MARK: Connections
+
+    /// Starts an outbound connection and returns its ID; the driver answers `.connected` or `.connectFailed`.
+    mutating func connect(_ plane: Plane, to endpoint: Endpoint, timeout: Duration) -> ConnectionID {
+        let id = connections.insert(Connection(plane: plane, direction: .outbound, remote: endpoint,
+                                               frameSizeMax: configuration.frameSizeMax, isEstablished: false))
+        emit(.connect(id, plane, to: endpoint, timeout: timeout))
+        return id
+    }
+
+    /// Registers a connection accepted by one of our listeners.
+    mutating func adopt(_ plane: Plane, from endpoint: Endpoint) -> ConnectionID {
+        connections.insert(Connection(plane: plane, direction: .inbound, remote: endpoint,
+                                      frameSizeMax: configuration.frameSizeMax, isEstablished: true))
+    }
+
+    /// Encodes `message` as one frame into the connection's outbox.
+    mutating func send(_ message: LookupMessage, on id: ConnectionID) {
+        statistics.count(sent: message.kind, bytes: message.frameLength + WireLimits.lengthPrefixSize)
+        appendToOutbox(id) { message.encodeFrame(into: &$0) }
+    }
+
+    /// Encodes `message` as one frame into the connection's outbox. Throws, queuing nothing, if the
+    /// frame would exceed `frameSizeMax` or the message is not one the remote could decode.
+    mutating func send(_ message: PeerMessage, on id: ConnectionID) throws(WireError) {
+        let frameSizeMax = configuration.frameSizeMax
+        var failure: WireError?
+        appendToOutbox(id) { writer in
+            do throws(WireError) {
+                try message.encodeFrame(into: &writer, frameSizeMax: frameSizeMax)
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+        statistics.count(sent: message.kind, bytes: message.frameLength + WireLimits.lengthPrefixSize)
+    }
+
+    /// Closes a connection: sends `Shutdown(reason)` first when given, then forgets the connection
+    /// (its ID is dead from here on) and cancels its deadline. The owning half must have dropped its
+    /// own state for the connection, or do so right after.
+    mutating func close(_ id: ConnectionID, sending reason: DisconnectReason?) {
+        guard let connection = connections[id] else { return }
+        if let reason, connection.isEstablished {
+            switch connection.plane {
+            case .lookup: send(LookupMessage.shutdown(reason), on: id)
+            case .peer: try? send(PeerMessage.shutdown(reason), on: id)  // A Shutdown frame always encodes.
+            }
+        }
+        deadlines.cancel(.connection(id))
+        emit(.close(id))
+        if connection.isEstablished { emit(.disconnected(connection.plane, connection.remote)) }
+        // Bytes still in the outbox stay until the driver takes them; the slot is freed then.
+        connections.modify(id) { $0.isClosing = true }
+        // `connection` is the copy from before the Shutdown was queued: look at the live outbox.
+        if connections[id]?.outbox.count == 0 { connections.remove(id) }
+    }
+
+    /// Sets (or moves) the deadline at which the connection's owner wants `connectionTimeout`.
+    mutating func schedule(_ id: ConnectionID, at deadline: Instant?) {
+        if let deadline { deadlines.schedule(.connection(id), at: deadline) } else { deadlines.cancel(.connection(id)) }
+    }
+
+    /// Asks the driver to stop or resume reading from a connection.
+    mutating func pauseReading(_ id: ConnectionID, _ paused: Bool) {
+        guard connections.modify(id, { connection -> Bool in
+            guard connection.isReadingPaused != paused else { return false }
+            connection.isReadingPaused = paused
+            return true
+        }) == true else { return }
+        emit(.pauseReading(id, paused: paused))
+    }
+
+    // MARK: Datagrams
+
+    mutating func sendDatagram(_ datagram: RefreshDatagram, to endpoint: Endpoint) {
+        statistics.datagramsSent += 1
+        emit(.sendDatagram(datagram, to: endpoint))
+    }
+
+    private mutating func appendToOutbox(_ id: ConnectionID, _ encode: (inout ByteWriter) -> Void) {
+        let becameNonEmpty = connections.modify(id) { connection -> Bool in
+            guard !connection.isClosing else { return false }
+            let wasEmpty = connection.outbox.count == 0
+            encode(&connection.outbox)
+            return wasEmpty && connection.outbox.count > 0 && connection.isEstablished
+        }
+        if becameNonEmpty == true { emit(.transmit(id)) }
+    }
+}
+
+/// One TCP connection's transport state inside the core: framing in, outbox out.
+struct Connection {
+    let plane: Plane
+    let direction: Direction
+    /// The remote end (for inbound connections, as observed by our listener).
+    let remote: Endpoint
+    /// Reassembles frames from whatever chunks the socket yields.
+    var decoder: FrameDecoder
+    /// Encoded frames not yet taken by the driver.
+    var outbox = ByteWriter()
+    /// False while an outbound connect is in flight.
+    var isEstablished: Bool
+    /// True once the core closed it and only waits for the driver to take the last bytes.
+    var isClosing = false
+    var isReadingPaused = false
+    /// True while the driver reports its send queue above the high watermark.
+    var isSendQueueHigh = false
+
+    init(plane: Plane, direction: Direction, remote: Endpoint, frameSizeMax: Int, isEstablished: Bool) {
+        self.plane = plane
+        self.direction = direction
+        self.remote = remote
+        self.decoder = FrameDecoder(frameSizeMax: frameSizeMax)
+        self.isEstablished = isEstablished
+    }
+}
+
+/// A key in the node's deadline queue.
+enum CoreTimer: Hashable {
+    /// The owner of a connection wants `connectionTimeout` (lookup timeouts, handshake, keep-alive).
+    case connection(ConnectionID)
+    /// A discovery timer (refresh round, seeding backoff, verification pings, dial retries).
+    case discovery(DiscoveryTimer)
+    /// A peer-pool timer.
+    case peers(PeerTimer)
+}
+
+/// Messages from one half of the node to the other, routed by `NodeCore`.
+enum CoreSignal: Hashable {
+    /// Discovery → peers: dial this data endpoint; `expected` is the ID the routing table holds for it
+    /// (nil for a manual peer). Answered by `.dialFailed` or `.peerAdded`.
+    case dial(Endpoint, expected: PeerID?)
+    /// Peers → discovery: a dial did not produce a peer, and why.
+    case dialFailed(Endpoint, expected: PeerID?, reason: DialFailure)
+    /// Peers → discovery: a peer joined the pool. For an outbound peer, `dialled` is the endpoint dialled.
+    case peerAdded(PeerInfo, dialled: Endpoint?)
+    /// Peers → discovery: a peer left the pool.
+    case peerRemoved(PeerInfo, dialled: Endpoint?)
+}
+
+/// Why a `.dial` produced no peer (`CoreSignal.dialFailed`). The dialer retries only the failures
+/// that may be the entry's fault and may pass (`isRetryable`); a duplicate or a dial of ourselves is
+/// nobody's fault and is not retried, and a node with another ID than the entry's condemns the entry.
+enum DialFailure: Hashable, CustomStringConvertible {
+    /// The TCP connect failed, or the connection closed before the handshake began.
+    case connectFailed(ConnectFailure)
+    /// The handshake ended without a peer, with this reason, given by us or by the remote (a version
+    /// or protocol mismatch, a timeout, a malformed frame, the remote's lack of a slot, a connection
+    /// lost mid-handshake as `.none`).
+    case handshakeFailed(DisconnectReason, byRemote: Bool)
+    /// One side already holds a connection to this peer (found before dialling, or by either side's
+    /// duplicate check during the handshake).
+    case duplicatePeer
+    /// The endpoint leads back to this node (or the expected ID is our own).
+    case selfConnection
+    /// The pool had no free outbound slot (the dialer and the pool disagree: never expected).
+    case noFreeSlot
+    /// The node reached claims another ID than the table entry that was dialled.
+    case unexpectedPeer(PeerID)
+
+    /// The failure of a handshake as the dialer sees it.
+    init(_ failure: HandshakeFailure) {
+        switch failure {
+        case .selfConnection, .refusedByRemote(.selfConnection): self = .selfConnection
+        case .duplicatePeer, .refusedByRemote(.duplicatePeer): self = .duplicatePeer
+        case .unexpectedPeer(_, let actual): self = .unexpectedPeer(actual)
+        case .incompatibleVersion, .mandatoryProtocolMissing, .unexpectedMessage, .unofferedProtocol,
+            .malformed, .unencodable, .timeout, .refusedByRemote, .connectionLost:
+            self = .handshakeFailed(failure.reason, byRemote: failure.isByRemote)
+        }
+    }
+
+    /// True when trying the same endpoint again later may succeed (the remote was down, slow, full).
+    var isRetryable: Bool {
+        switch self {
+        case .connectFailed, .handshakeFailed, .noFreeSlot: return true
+        case .duplicatePeer, .selfConnection, .unexpectedPeer: return false
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .connectFailed(let failure): return "connect failed: \(failure)"
+        case .handshakeFailed(let reason, let byRemote): return "handshake failed (\(reason)\(byRemote ? ", by the remote" : ""))"
+        case .duplicatePeer: return "duplicate peer"
+        case .selfConnection: return "self connection"
+        case .noFreeSlot: return "no free outbound slot"
+        case .unexpectedPeer(let actual): return "reached another peer (\(actual.shortDescription))"
+        }
+    }
+}
+
+/// Counters a node keeps for monitors and for the simulator's metrics.
+public struct NodeStatistics: Hashable, Sendable {
+    /// Frames sent, by message kind.
+    public private(set) var framesSent: [MessageKind: Int] = [:]
+    /// Frame bytes sent (length prefixes included).
+    public private(set) var bytesSent = 0
+    /// UDP datagrams sent.
+    public internal(set) var datagramsSent = 0
+    /// UDP datagrams dropped (malformed, unsolicited, rate-limited).
+    public internal(set) var datagramsDropped = 0
+    /// Connections closed because the remote sent something malformed or out of place.
+    public internal(set) var protocolViolations = 0
+    /// Events about connections that no longer exist (stale IDs), dropped.
+    public internal(set) var staleEvents = 0
+    /// Protocol messages the application asked to send that were dropped (see `NodeEvent.sendDropped`).
+    public internal(set) var sendsDropped = 0
+
+    mutating func count(sent kind: MessageKind, bytes: Int) {
+        framesSent[kind, default: 0] += 1
+        bytesSent += bytes
+    }
+}

@@ -1,0 +1,124 @@
+// The established-peer half of PeerCore: carrying out PeerMachine actions, application commands,
+// sending with flow control, and removing peers.
+
+extension PeerCore {
+    /// Carries out what an established peer's machine asked for, then moves its deadline.
+    mutating func apply(_ action: PeerAction, on id: ConnectionID, _ cx: inout CoreContext) {
+        switch action {
+        case .none:
+            break
+        case .deliver(let protocolID, let payload):
+            guard let peer = links[id]?.peer else { return }
+            cx.emit(.deliver(from: peer.peerID, protocolID: protocolID, payload: payload))
+        case .send(let ping):
+            var writer = ByteWriter(capacity: PingPayload.size)
+            ping.encode(into: &writer)
+            send(writer.takeBytes(), protocolID: .ping, on: id, &cx)
+        case .close(let reason, let sending):
+            if case .protocolViolation = reason { cx.statistics.protocolViolations += 1 }
+            removePeer(id, reason, sending: sending, &cx)
+        }
+        reschedule(id, &cx)
+    }
+
+    /// `.send`, `.broadcast`, `.disconnect`, `.pauseDelivery` from the application.
+    mutating func command(_ command: NodeCommand, _ cx: inout CoreContext) {
+        switch command {
+        case .send(let peer, let protocolID, let payload):
+            sendFromApplication(payload, protocolID: protocolID, to: peer, &cx)
+        case .broadcast(let protocolID, let payload):
+            guard protocolID != .ping else { return }
+            for id in links.ids where links[id]?.peer?.runs(protocolID) == true {
+                send(payload, protocolID: protocolID, on: id, &cx)
+            }
+        case .disconnect(let peer, let reason):
+            guard let id = establishedConnection(of: peer) else { return }
+            removePeer(id, .localShutdown(reason), sending: reason, &cx)
+        case .pauseDelivery(let peer, let paused):
+            guard let id = establishedConnection(of: peer) else { return }
+            let now = cx.now
+            links.modifyPeer(id) { $0.pauseDelivery(paused, now: now) }
+            cx.pauseReading(id, paused)
+            reschedule(id, &cx)
+        case .start, .dial, .shutdown:
+            preconditionFailure("BUG in Karyons: NodeCore handles \(command) itself")
+        }
+    }
+
+    private mutating func sendFromApplication(
+        _ payload: [UInt8],
+        protocolID: ProtocolID,
+        to peer: PeerID,
+        _ cx: inout CoreContext
+    ) {
+        guard let id = pool.connection(of: peer), let machine = links[id]?.peer else {
+            return dropSend(to: peer, protocolID, reason: "peer not connected", &cx)
+        }
+        guard protocolID != .ping else {
+            return dropSend(to: peer, protocolID, reason: "PING belongs to the core", &cx)
+        }
+        guard machine.runs(protocolID) else {
+            return dropSend(to: peer, protocolID, reason: "protocol not negotiated with this peer", &cx)
+        }
+        send(payload, protocolID: protocolID, on: id, &cx)
+    }
+
+    /// Queues one Protocol frame for an established peer, unless it is too large for a frame (dropped)
+    /// or the peer's queue is full (the peer is stalled: removed with `.sendStalled`).
+    private mutating func send(_ payload: [UInt8], protocolID: ProtocolID, on id: ConnectionID, _ cx: inout CoreContext)
+    {
+        // Only the count is read: holding a copy of the connection would make the append below copy
+        // the whole outbox.
+        guard let outboxBytes = cx.connections[id]?.outbox.count, let peer = links[id]?.peer?.peerID else { return }
+        let frameLength = 1 + protocolID.encodedSize + payload.count
+        guard frameLength <= cx.configuration.frameSizeMax else {
+            return dropSend(to: peer, protocolID, reason: "payload too large for a frame", &cx)
+        }
+        let frameBytes = WireLimits.lengthPrefixSize + frameLength
+        guard links.modifyPeer(id, { $0.admitSend(frameBytes: frameBytes, outboxBytes: outboxBytes) }) == true else {
+            dropSend(to: peer, protocolID, reason: "send queue full", &cx)
+            return removePeer(id, .sendStalled, sending: nil, &cx)
+        }
+        do throws(WireError) {
+            try cx.send(.protocol(id: protocolID, payload: payload), on: id)
+        } catch {
+            dropSend(to: peer, protocolID, reason: "\(error)", &cx)
+        }
+    }
+
+    private func dropSend(to peer: PeerID, _ protocolID: ProtocolID, reason: String, _ cx: inout CoreContext) {
+        cx.statistics.sendsDropped += 1
+        cx.emit(.sendDropped(to: peer, protocolID, reason: reason))
+    }
+
+    /// Takes an established peer out of the pool and closes its connection (sending Shutdown(`sending`)
+    /// if given; a no-op on a connection that is already dead).
+    mutating func removePeer(
+        _ id: ConnectionID,
+        _ reason: PeerRemovalReason,
+        sending: DisconnectReason?,
+        _ cx: inout CoreContext
+    ) {
+        guard let link = links.remove(id) else { return }
+        guard let peer = link.peer else {
+            preconditionFailure("BUG in Karyons: removing peer connection \(id), which is not established")
+        }
+        pool.release(id)
+        cx.close(id, sending: sending)
+        announceRemoval(of: peer.info, dialled: link.dialled, reason, &cx)
+    }
+
+    /// Tells the monitor, the application and (unless stopped) discovery that a peer left.
+    func announceRemoval(of info: PeerInfo, dialled: Endpoint?, _ reason: PeerRemovalReason, _ cx: inout CoreContext) {
+        cx.emit(.peerRemoved(info.id, reason))
+        cx.emit(.peerDisconnected(info.id, reason: reason))
+        if !isStopped { cx.signals.append(.peerRemoved(info, dialled: dialled)) }
+    }
+
+    /// Moves the connection's deadline to its peer machine's next one (if it changed).
+    func reschedule(_ id: ConnectionID, _ cx: inout CoreContext) {
+        guard let peer = links[id]?.peer else { return }
+        let deadline = peer.nextDeadline
+        if cx.deadlines.deadline(of: .connection(id)) != deadline { cx.schedule(id, at: deadline) }
+    }
+}

@@ -1,0 +1,154 @@
+import KaryonsCore
+
+/// The state of the simulated network at one virtual instant, averaged over the nodes that run.
+public struct MetricsSample: Hashable, Sendable {
+    /// When it was taken.
+    public var time: Instant
+    /// Nodes running.
+    public var nodesUp: Int
+    /// Routing-table entries per node (any status).
+    public var routingTableEntriesMean: Double
+    /// Verified (or connected) entries per node: the ones a node dials and shares.
+    public var verifiedEntriesMean: Double
+    /// Peers per node.
+    public var peersMean: Double
+    /// Outbound peers / outbound slots, averaged over running nodes (0...1).
+    public var outboundSlotFillMean: Double
+    /// Inbound peers / inbound slots, averaged over running nodes that listen (0...1).
+    public var inboundSlotFillMean: Double
+    /// Connected components of the peer graph among running nodes (isolated nodes count).
+    public var components: Int
+    /// The share of running nodes in the largest component.
+    public var largestComponentShare: Double
+    /// Lookups that succeeded / failed since the run began (all nodes, all incarnations).
+    public var lookupsSucceeded: Int
+    public var lookupsFailed: Int
+    /// The lookup success rate over the interval since the previous sample (nil: no lookup ended).
+    public var intervalLookupSuccessRate: Double?
+    /// Frames, frame bytes and datagrams sent since the run began.
+    public var framesSent: Int
+    public var bytesSent: Int
+    public var datagramsSent: Int
+    /// Scheduler events processed since the run began.
+    public var events: Int
+}
+
+/// Counters of nodes that are gone (crashed, stopped, restarted), so run totals include them.
+struct RetiredTotals {
+    var framesSent = [Int](repeating: 0, count: MessageKind.allCases.count)
+    var bytesSent = 0
+    var datagramsSent = 0
+
+    mutating func add(_ statistics: NodeStatistics) {
+        for (index, kind) in MessageKind.allCases.enumerated() { framesSent[index] += statistics.framesSent[kind] ?? 0 }
+        bytesSent += statistics.bytesSent
+        datagramsSent += statistics.datagramsSent
+    }
+}
+
+/// Union-find over host indices (path halving, union by size), for the peer graph's components.
+struct UnionFind {
+    private var parent: [Int]
+    private var size: [Int]
+
+    init(count: Int) {
+        parent = Array(0..<count)
+        size = [Int](repeating: 1, count: count)
+    }
+
+    mutating func root(_ element: Int) -> Int {
+        var current = element
+        while parent[current] != current {
+            parent[current] = parent[parent[current]]
+            current = parent[current]
+        }
+        return current
+    }
+
+    mutating func union(_ a: Int, _ b: Int) {
+        var rootA = root(a)
+        var rootB = root(b)
+        guard rootA != rootB else { return }
+        if size[rootA] < size[rootB] { swap(&rootA, &rootB) }
+        parent[rootB] = rootA
+        size[rootA] += size[rootB]
+    }
+
+    mutating func componentSize(_ element: Int) -> Int { size[root(element)] }
+}
+
+/// Totals over a run: frames by kind, bytes and datagrams, live nodes plus retired ones.
+public struct TrafficTotals: Hashable, Sendable {
+    /// Frames sent per message kind, in `MessageKind.allCases` order.
+    public var framesByKind: [(kind: MessageKind, count: Int)] {
+        MessageKind.allCases.enumerated().map { ($1, frames[$0]) }
+    }
+    /// Frames sent per message kind, indexed like `MessageKind.allCases`.
+    public var frames: [Int]
+    public var bytesSent: Int
+    public var datagramsSent: Int
+    public var framesSent: Int { frames.reduce(0, +) }
+}
+
+extension Simulation {
+    /// Measures the running nodes now.
+    func takeSample() -> MetricsSample {
+        var nodesUp = 0, listening = 0
+        var entries = 0, verified = 0, peers = 0
+        var outboundFill = 0.0, inboundFill = 0.0
+        var components = peerGraph()
+        for host in 0..<network.hostCount {
+            guard let node = network.node(host) else { continue }
+            nodesUp += 1
+            let table = node.routingTable
+            entries += table.count
+            verified += table.count(matching: .shareable)
+            let slots = node.configuration.slots
+            var inbound = 0, outbound = 0
+            for peer in node.peers {
+                switch peer.direction {
+                case .inbound: inbound += 1
+                case .outbound: outbound += 1
+                }
+            }
+            peers += inbound + outbound
+            outboundFill += slots.outbound > 0 ? Double(outbound) / Double(slots.outbound) : 0
+            if node.configuration.peerListener != nil {
+                listening += 1
+                inboundFill += slots.inbound > 0 ? Double(inbound) / Double(slots.inbound) : 0
+            }
+        }
+        var roots = Set<Int>()
+        var largest = 0
+        for host in 0..<network.hostCount where network.isUp(host) {
+            roots.insert(components.root(host))
+            largest = max(largest, components.componentSize(host))
+        }
+        let traffic = trafficTotals()
+        let succeeded = network.nodeEvents[.lookupSucceeded]
+        let failed = network.nodeEvents[.lookupFailed]
+        let previous = samples.last
+        let intervalEnded = (succeeded - (previous?.lookupsSucceeded ?? 0)) + (failed - (previous?.lookupsFailed ?? 0))
+        func mean(_ total: Double, _ count: Int) -> Double { count == 0 ? 0 : total / Double(count) }
+        return MetricsSample(
+            time: network.now, nodesUp: nodesUp,
+            routingTableEntriesMean: mean(Double(entries), nodesUp), verifiedEntriesMean: mean(Double(verified), nodesUp),
+            peersMean: mean(Double(peers), nodesUp), outboundSlotFillMean: mean(outboundFill, nodesUp),
+            inboundSlotFillMean: mean(inboundFill, listening), components: roots.count,
+            largestComponentShare: mean(Double(largest), nodesUp),
+            lookupsSucceeded: succeeded, lookupsFailed: failed,
+            intervalLookupSuccessRate: intervalEnded == 0
+                ? nil : Double(succeeded - (previous?.lookupsSucceeded ?? 0)) / Double(intervalEnded),
+            framesSent: traffic.framesSent, bytesSent: traffic.bytesSent, datagramsSent: traffic.datagramsSent,
+            events: network.counters.events)
+    }
+
+    /// Frames by kind, bytes and datagrams sent by every node so far, retired incarnations included.
+    func trafficTotals() -> TrafficTotals {
+        var totals = retired
+        for host in 0..<network.hostCount {
+            if let node = network.node(host) { totals.add(node.statistics) }
+        }
+        return TrafficTotals(frames: totals.framesSent, bytesSent: totals.bytesSent, datagramsSent: totals.datagramsSent)
+    }
+}

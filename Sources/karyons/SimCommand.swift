@@ -1,0 +1,183 @@
+import ArgumentParser
+import KaryonsCore
+import KaryonsSimulation
+
+/// `karyons sim`: many NodeCores in one process on the deterministic virtual network.
+struct SimCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sim",
+        abstract: "Run many nodes on a deterministic virtual network and report metrics.",
+        discussion: """
+            Every node runs the real NodeCore on its own loopback address (127.0.0.1, 127.0.0.2, ...), \
+            data port 30000, discovery port 30010 (TCP lookups and UDP refresh). The same seed and options \
+            give the same run bit for bit: the summary prints a digest, and a failing run prints the command \
+            that replays it. Progress goes to standard error on long runs. Exit status 1 when an invariant \
+            broke or liveness failed.
+            """
+    )
+
+    @Option(help: "Nodes in the network.")
+    var nodes: Int?
+
+    @Option(help: "The simulation seed.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Virtual time to simulate (e.g. 10m, 90s, 1h30m).")
+    var duration = "10m"
+
+    @Option(help: "Probability that a packet transmission is lost (0.05 or 5%).")
+    var loss = "0"
+
+    @Option(help: "One-way link latency range, drawn per host pair (e.g. 20ms..80ms, or 50ms).")
+    var latency = "20ms..80ms"
+
+    @Option(help: "Extra delay per packet, up to this much.")
+    var jitter = "5ms"
+
+    @Option(help: "Probability that a datagram is duplicated.")
+    var duplication = "0"
+
+    @Option(help: "Probability that a datagram is held back and overtaken.")
+    var reordering = "0"
+
+    @Option(help: "Share of the non-seed nodes that go down per virtual minute (half leave gracefully, half crash; they come back after 10-60 s, half with a fresh identity).")
+    var churn = "0"
+
+    @Option(help: "A partition that heals: share of nodes cut off, from..to (e.g. 50%@2m..5m). Repeatable.")
+    var partition: [String] = []
+
+    @Option(help: "A predefined topology: seed12 (the original's 12-peer simulation).")
+    var preset: String?
+
+    @Option(help: "Seed nodes every other node bootstraps from (default: 1 per 100 nodes, 1...8).")
+    var seeds: Int?
+
+    @Option(help: "Non-seed nodes start spread over this window (default: 100 ms per node, at most 1m).")
+    var join: String?
+
+    @Option(help: "Metrics sampling interval in virtual time.")
+    var sample = "10s"
+
+    @Option(help: "Host addresses: loopback (127.x.y.z) or public (20.x.y.z, subnet-diversity limits apply).")
+    var addresses = "loopback"
+
+    @Option(help: "With --addresses public: hosts per /24 subnet.")
+    var hostsPerSubnet = 1
+
+    @Option(help: "Settle time after the last heal or join before liveness is judged.")
+    var settle = "1m"
+
+    @Flag(name: .customLong("no-invariants"), help: "Do not check node invariants after every event (faster).")
+    var noInvariants = false
+
+    @Flag(help: "Print one JSON object instead of the summary table.")
+    var json = false
+
+    @Option(help: "Write an SVG chart of the metrics over virtual time to this file.")
+    var plot: String?
+
+    @Flag(help: "Print every node event to standard error.")
+    var trace = false
+
+    @Flag(help: "No progress lines on standard error.")
+    var quiet = false
+
+    @Flag(help: "Run on the real reactor over loopback sockets (not available yet).")
+    var real = false
+
+    func validate() throws {
+        if real {
+            throw ValidationError(
+                "--real needs the reactor driver (KaryonsNode), which is not built yet; run without --real to use the virtual network")
+        }
+        _ = try makeOptions()
+    }
+
+    func run() throws {
+        let options = try makeOptions()
+        CrashMessage.install("karyons sim crashed; seed \(options.seed); replay with:\n  \(options.commandLine)")
+        let simulation = Simulation(options: options)
+        if trace {
+            simulation.network.onNodeEvent = { host, time, event in
+                SystemResources.printError("\(time) host \(host): \(event)")
+            }
+        }
+        let started = SystemResources.monotonicSeconds()
+        var lastProgress = started
+        let report = simulation.run { progress in
+            guard !quiet else { return }
+            let now = SystemResources.monotonicSeconds()
+            guard now - lastProgress >= 2 else { return }
+            lastProgress = now
+            SystemResources.printError(Self.describe(progress, wallSeconds: now - started))
+        }
+        let resources = SimulationReport.Resources(
+            wallSeconds: SystemResources.monotonicSeconds() - started, maxResidentBytes: SystemResources.maxResidentBytes())
+        if json {
+            print(report.json(resources: resources).serialized())
+        } else {
+            print(report.summary(resources: resources), terminator: "")
+        }
+        if let plot { try SystemResources.write(report.svgChart(), to: plot) }
+        guard report.passed else {
+            if json { SystemResources.printError("FAILED; seed \(options.seed); replay with:\n  \(report.commandLine)") }
+            throw ExitCode(1)
+        }
+    }
+
+    private static func describe(_ progress: SimulationProgress, wallSeconds: Double) -> String {
+        let done = progress.end.nanoseconds == 0 ? 100 : Int(100 * progress.now.nanoseconds / progress.end.nanoseconds)
+        return "sim: \(SimulationOptions.format(Duration(nanoseconds: progress.now.nanoseconds / 1_000_000 * 1_000_000))) "
+            + "of \(SimulationOptions.format(Duration(nanoseconds: progress.end.nanoseconds))) (\(done)%), "
+            + "\(progress.events) events, \(progress.nodesUp) nodes up, \(progress.violations) violations, "
+            + "\(Int(wallSeconds)) s wall"
+    }
+
+    /// The options, parsed and checked.
+    func makeOptions() throws -> SimulationOptions {
+        var options = SimulationOptions()
+        do {
+            if let preset {
+                guard let value = SimulationOptions.Preset(rawValue: preset) else {
+                    throw ValidationError("unknown preset '\(preset)' (available: \(SimulationOptions.Preset.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                if let nodes, nodes != 12 { throw ValidationError("--preset seed12 runs 12 nodes; drop --nodes \(nodes)") }
+                options.preset = value
+            }
+            if let nodes {
+                guard (1...SimulationLimits.nodesMax).contains(nodes) else {
+                    throw ValidationError("--nodes must be in 1...\(SimulationLimits.nodesMax)")
+                }
+                options.nodes = nodes
+            }
+            options.seed = seed
+            options.duration = try SimulationOptions.parseDuration(duration)
+            options.loss = try SimulationOptions.parseProbability(loss)
+            options.latency = try SimulationOptions.parseLatency(latency)
+            options.jitter = try SimulationOptions.parseDuration(jitter)
+            options.duplication = try SimulationOptions.parseProbability(duplication)
+            options.reordering = try SimulationOptions.parseProbability(reordering)
+            options.churn = try SimulationOptions.parseProbability(churn)
+            options.partitions = try partition.map { try SimulationOptions.parsePartition($0) }
+            if let seeds {
+                guard seeds >= 1 else { throw ValidationError("--seeds must be at least 1") }
+                options.seedNodes = seeds
+            }
+            if let join { options.joinWindow = try SimulationOptions.parseDuration(join) }
+            options.sampleInterval = try SimulationOptions.parseDuration(sample)
+            guard options.sampleInterval >= .milliseconds(100) else { throw ValidationError("--sample must be at least 100ms") }
+            switch addresses {
+            case "loopback": options.addresses = .loopback
+            case "public":
+                guard (1...254).contains(hostsPerSubnet) else { throw ValidationError("--hosts-per-subnet must be in 1...254") }
+                options.addresses = .publicSubnets(hostsPerSubnet: hostsPerSubnet)
+            default: throw ValidationError("--addresses must be loopback or public")
+            }
+            options.settleTime = try SimulationOptions.parseDuration(settle)
+            options.checksInvariants = !noInvariants
+        } catch let error as OptionParseError {
+            throw ValidationError(error.message)
+        }
+        return options
+    }
+}

@@ -1,0 +1,197 @@
+import Testing
+
+@testable import KaryonsCore
+
+/// The peer half through `NodeCore`, in bytes: a scripted remote reads our frames and answers.
+@Suite struct PeerCoreThroughNodeTests {
+    typealias F = PeerFixtures
+    let dialler = F.endpoint("10.0.0.9", 40000)
+
+    func verack(_ id: PeerID, _ protocols: [ProtocolID] = [.ping, "CHAT"]) -> PeerMessage {
+        F.accepted(by: id, protocols)
+    }
+
+    func rejection(_ reason: DisconnectReason) -> PeerMessage {
+        F.rejected(by: F.small, reason)
+    }
+
+    @Test func inboundHandshakeFedOneByteAtATimeThenMessagesFlow() {
+        var scripted = TestNode()
+        var remote = scripted.accept(from: dialler)
+        remote.send(F.identity(F.large, protocols: [F.chat]).versionMessage, to: &scripted, chunk: 1)
+        #expect(remote.read(&scripted) == [verack(F.small)])
+        #expect(scripted.core.peers.isEmpty, "established only once the dialler confirms")
+        remote.send(verack(F.large), to: &scripted, chunk: 1)
+        let info = PeerInfo(id: F.large, direction: .inbound, endpoint: dialler, protocols: [.ping, "CHAT"])
+        #expect(scripted.outputs.contains(.peerConnected(info)))
+        #expect(scripted.core.peers == [info])
+
+        remote.send(.protocol(id: "CHAT", payload: Array("hello".utf8)), to: &scripted)
+        #expect(scripted.outputs.last == .deliver(from: F.large, protocolID: "CHAT", payload: Array("hello".utf8)))
+        scripted.handle(.command(.send(to: F.large, protocolID: "CHAT", payload: [1, 2])))
+        #expect(scripted.outputs.contains(.transmit(remote.connection)))
+        #expect(remote.read(&scripted) == [.protocol(id: "CHAT", payload: [1, 2])])
+        scripted.expectConsistent()
+    }
+
+    @Test func garbageDuringTheHandshakeIsRefusedWithAReason() {
+        var scripted = TestNode()
+        var remote = scripted.accept(from: dialler)
+        remote.send(bytes: [0, 0, 0, 1, 0x7F], to: &scripted)  // A frame of an unknown kind.
+        #expect(remote.read(&scripted) == [rejection(.malformedMessage)])
+        #expect(scripted.closed(remote))
+        #expect(scripted.events.contains(.handshakeFailed(dialler, .malformedMessage, byRemote: false)))
+        #expect(scripted.core.statistics.protocolViolations == 1)
+        scripted.expectConsistent()
+    }
+
+    @Test func lookupFrameOnAPeerConnectionIsRefused() {
+        var scripted = TestNode()
+        var remote = scripted.accept(from: dialler)
+        var writer = ByteWriter()
+        LookupMessage.findPeer(target: F.large).encodeFrame(into: &writer)
+        remote.send(bytes: writer.takeBytes(), to: &scripted)
+        #expect(remote.read(&scripted) == [rejection(.malformedMessage)])
+        #expect(scripted.closed(remote))
+    }
+
+    @Test func protocolFrameBeforeVersionIsRefused() {
+        var scripted = TestNode()
+        var remote = scripted.accept(from: dialler)
+        remote.send(.protocol(id: "CHAT", payload: [1]), to: &scripted)
+        #expect(remote.read(&scripted) == [rejection(.malformedMessage)])
+        #expect(scripted.delivered.isEmpty)
+    }
+
+    @Test func secondVersionAfterTheHandshakeClosesTheConnection() {
+        var scripted = TestNode()
+        var remote = scripted.accept(from: dialler)
+        remote.handshake(as: F.large, to: &scripted)
+        #expect(scripted.core.peers.map(\.id) == [F.large])
+        remote.send(F.identity(F.large, protocols: [F.chat]).versionMessage, to: &scripted)
+        #expect(remote.read(&scripted) == [.shutdown(.malformedMessage)])
+        #expect(
+            scripted.outputs.contains(
+                .peerDisconnected(F.large, reason: .protocolViolation("version after the handshake"))
+            )
+        )
+        scripted.expectConsistent()
+    }
+
+    @Test func outboundHandshakeThenKeepAliveOnTheWire() throws {
+        var scripted = TestNode()
+        let dialled = scripted.dial(F.endpoint("10.0.0.2", 7000), expected: F.large)
+        var remote = try #require(dialled)
+        #expect(remote.read(&scripted) == [F.identity(F.small, protocols: [F.chat]).versionMessage])
+        remote.send(verack(F.large), to: &scripted)
+        #expect(remote.read(&scripted) == [verack(F.small)], "our confirmation")
+        #expect(scripted.core.peers.map(\.id) == [F.large])
+
+        scripted.advance(to: F.t(20))
+        let sent = remote.read(&scripted)
+        guard case .protocol(.ping, let payload)? = sent.first,
+            case .ping(let nonce) = try PingPayload(parsing: payload)
+        else {
+            Issue.record("a ping must go out at 20 s: \(sent)")
+            return
+        }
+        remote.send(.protocol(id: .ping, payload: F.pong(nonce)), to: &scripted)
+        // The remote pings too, and is answered at once.
+        remote.send(.protocol(id: .ping, payload: F.ping(Nonce(4, 3, 2, 1))), to: &scripted)
+        #expect(remote.read(&scripted) == [.protocol(id: .ping, payload: F.pong(Nonce(4, 3, 2, 1)))])
+        // The next ping is due 20 s after the first (discovery's timers run meanwhile, so the node's
+        // next deadline may be earlier): nothing on this connection before, a ping at 40 s.
+        scripted.advance(to: F.t(39.999))
+        #expect(remote.read(&scripted) == [])
+        scripted.advance(to: F.t(40))
+        let second = remote.read(&scripted)
+        #expect(second.count == 1 && second.first.map { if case .protocol(.ping, _) = $0 { true } else { false } } == true)
+        #expect(scripted.delivered.isEmpty)
+        scripted.expectConsistent()
+    }
+
+    @Test func pausedDeliveryHoldsFramesUntilResumed() {
+        var scripted = TestNode()
+        var remote = scripted.accept(from: dialler)
+        remote.handshake(as: F.large, to: &scripted)
+        scripted.handle(.command(.pauseDelivery(F.large, paused: true)))
+        #expect(scripted.outputs.last == .pauseReading(remote.connection, paused: true))
+        // Bytes the driver had already read arrive; nothing is delivered while paused.
+        remote.send(.protocol(id: "CHAT", payload: [1]), to: &scripted)
+        remote.send(.protocol(id: "CHAT", payload: [2]), to: &scripted)
+        #expect(scripted.delivered.isEmpty)
+        scripted.handle(.command(.pauseDelivery(F.large, paused: false)))
+        #expect(scripted.delivered.map(\.1) == [[1], [2]])
+        scripted.expectConsistent()
+    }
+
+    @Test func peerThatDoesNotReadIsClosedAfterTheStallTimeout() {
+        var scripted = TestNode { $0.peers.sendStallTimeout = .seconds(10) }
+        var remote = scripted.accept(from: dialler)
+        remote.handshake(as: F.large, to: &scripted)
+        scripted.advance(to: F.t(1))
+        scripted.handle(.sendQueue(remote.connection, isAboveHighWatermark: true))
+        scripted.advance(to: F.t(10.999))
+        #expect(scripted.core.peers.count == 1)
+        scripted.advance(to: F.t(11))
+        #expect(scripted.outputs.contains(.peerDisconnected(F.large, reason: .sendStalled)))
+        #expect(scripted.closed(remote))
+        scripted.expectConsistent()
+    }
+
+    @Test func halfOpenFloodFromOneSubnetIsRefusedWhileTheEstablishedPeerLives() throws {
+        // RELIABILITY.md 12, 13: 1000 connections from one /24 that never speak.
+        var scripted = TestNode()
+        let dialled = scripted.dial(F.endpoint("10.0.0.2", 7000), expected: F.large)
+        var peer = try #require(dialled)
+        _ = peer.read(&scripted)
+        peer.send(verack(F.large), to: &scripted)
+        #expect(peer.read(&scripted) == [verack(F.small)], "our confirmation")
+        let flood = (0..<1_000).map {
+            scripted.accept(from: F.endpoint("203.0.113.\(1 + $0 % 250)", UInt16(20_000 + $0)))
+        }
+        let closed = Set(scripted.outputs.compactMap(\.closedConnection))
+        let refusedAtOnce = flood.filter { closed.contains($0.connection) }.count
+        #expect(refusedAtOnce == 998, "the subnet cap admits 2")
+        #expect(scripted.core.connectionCount(.peer) == 3)
+        // The two admitted ones time out; the established peer keeps pinging and answering.
+        scripted.advance(to: F.t(2))
+        #expect(scripted.core.connectionCount(.peer) == 1)
+        scripted.advance(to: F.t(20))
+        let sent = peer.read(&scripted)
+        guard case .protocol(.ping, let payload)? = sent.first,
+            case .ping(let nonce) = try PingPayload(parsing: payload)
+        else {
+            Issue.record("the established peer is still pinged: \(sent)")
+            return
+        }
+        peer.send(.protocol(id: .ping, payload: F.pong(nonce)), to: &scripted)
+        #expect(scripted.core.peers.map(\.id) == [F.large])
+        // The inbound slots are free again.
+        let later = scripted.accept(from: F.endpoint("203.0.113.7", 30000))
+        #expect(!scripted.closed(later))
+        scripted.expectConsistent()
+    }
+
+    @Test func shutdownDuringHandshakesLeavesNoConnectionOrTimer() throws {
+        var scripted = TestNode()
+        var inbound = scripted.accept(from: dialler)
+        let dialled = scripted.dial(F.endpoint("10.0.0.2", 7000))
+        var outbound = try #require(dialled)
+        _ = outbound.read(&scripted)
+        scripted.core.testsOnly_dial(F.endpoint("10.0.0.3", 7000), expected: nil, now: scripted.now)
+        scripted.drain()
+        #expect(scripted.core.connectionCount(.peer) == 3)
+
+        scripted.handle(.command(.shutdown))
+        #expect(inbound.read(&scripted) == [.shutdown(.shuttingDown)])
+        #expect(outbound.read(&scripted) == [.shutdown(.shuttingDown)])
+        #expect(scripted.outputs.last == .stopped)
+        #expect(scripted.core.connectionCount(.peer) == 0)
+        #expect(scripted.core.nextDeadline == nil)
+        scripted.expectConsistent()
+        // Late events about the old connections are dropped.
+        inbound.send(F.identity(F.large).versionMessage, to: &scripted)
+        #expect(scripted.outputs.filter(\.isPeerConnected).isEmpty)
+    }
+}
