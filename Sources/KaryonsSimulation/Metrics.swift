@@ -40,7 +40,7 @@ struct RetiredTotals {
     var datagramsSent = 0
 
     mutating func add(_ statistics: NodeStatistics) {
-        for (index, kind) in MessageKind.allCases.enumerated() { framesSent[index] += statistics.framesSent[kind] ?? 0 }
+        for (index, kind) in MessageKind.allCases.enumerated() { framesSent[index] += statistics.framesSent(kind) }
         bytesSent += statistics.bytesSent
         datagramsSent += statistics.datagramsSent
     }

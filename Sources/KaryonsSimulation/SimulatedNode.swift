@@ -102,7 +102,7 @@ extension NodeCore: SimulatedNode {
 extension StableHasher {
     /// Feeds a node's counters, frames in `MessageKind.allCases` order.
     public mutating func combine(_ statistics: NodeStatistics) {
-        for kind in MessageKind.allCases { combine(statistics.framesSent[kind] ?? 0) }
+        for kind in MessageKind.allCases { combine(statistics.framesSent(kind)) }
         combine(statistics.bytesSent)
         combine(statistics.datagramsSent)
         combine(statistics.datagramsDropped)

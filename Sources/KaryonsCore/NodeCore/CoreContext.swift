@@ -245,8 +245,18 @@ enum DialFailure: Hashable, CustomStringConvertible {
 
 /// Counters a node keeps for monitors and for the simulator's metrics.
 public struct NodeStatistics: Hashable, Sendable {
-    /// Frames sent, by message kind.
-    public private(set) var framesSent: [MessageKind: Int] = [:]
+    /// Frames sent, indexed by the kind's raw value: counting a frame must not hash on the send path.
+    private var frameCounts = [Int](repeating: 0, count: Int(MessageKind.protocol.rawValue) + 1)
+
+    /// Frames sent of one kind.
+    public func framesSent(_ kind: MessageKind) -> Int { frameCounts[Int(kind.rawValue)] }
+
+    /// Frames sent, by message kind (kinds never sent are absent).
+    public var framesSent: [MessageKind: Int] {
+        var counts: [MessageKind: Int] = [:]
+        for kind in MessageKind.allCases where framesSent(kind) > 0 { counts[kind] = framesSent(kind) }
+        return counts
+    }
     /// Frame bytes sent (length prefixes included).
     public private(set) var bytesSent = 0
     /// UDP datagrams sent.
@@ -261,7 +271,7 @@ public struct NodeStatistics: Hashable, Sendable {
     public internal(set) var sendsDropped = 0
 
     mutating func count(sent kind: MessageKind, bytes: Int) {
-        framesSent[kind, default: 0] += 1
+        frameCounts[Int(kind.rawValue)] += 1
         bytesSent += bytes
     }
 }

@@ -42,6 +42,9 @@ public struct NodeCore {
     /// The peers in the pool (handshake complete).
     public var peers: [PeerInfo] { pool.connectedPeers }
 
+    /// Whether `peer` is in the pool (handshake complete), without building the `peers` array.
+    public func isConnected(to peer: PeerID) -> Bool { pool.connection(of: peer) != nil }
+
     /// Counters for monitors and metrics.
     public var statistics: NodeStatistics { cx.statistics }
 

@@ -59,6 +59,9 @@ public final class NodeDriver {
     /// The peers in the node's pool.
     public var peers: [PeerInfo] { core.peers }
 
+    /// Whether `peer` is in the node's pool.
+    public func isConnected(to peer: PeerID) -> Bool { core.isConnected(to: peer) }
+
     /// The node's counters.
     public var statistics: NodeStatistics { core.statistics }
 

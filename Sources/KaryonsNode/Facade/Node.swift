@@ -180,7 +180,7 @@ public actor Node {
 
     /// Sends `payload` on `protocolID` to one peer.
     public func send(_ payload: [UInt8], to peer: PeerID, protocolID: ProtocolID) throws(PeerError) {
-        guard let driver, state == .running, driver.peers.contains(where: { $0.id == peer }) else {
+        guard let driver, state == .running, driver.isConnected(to: peer) else {
             throw .disconnected
         }
         guard 1 + protocolID.encodedSize + payload.count <= configuration.frameSizeMax else {
