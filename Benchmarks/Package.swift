@@ -22,6 +22,8 @@ let package = Package(
         .package(path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", exact: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
+        // Only to give the node benchmarks' façade nodes a logger that drops everything.
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         .target(
@@ -55,6 +57,7 @@ let package = Package(
                 "RoutingWorkloads",
                 .product(name: "KaryonsCore", package: rootPackage),
                 .product(name: "KaryonsNode", package: rootPackage),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(

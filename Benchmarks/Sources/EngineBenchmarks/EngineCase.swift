@@ -12,6 +12,9 @@ public struct Stopwatch {
     let countsAllocations: Bool
     private(set) var seconds: Double?
     private(set) var allocations: Int64?
+    /// Operations the run actually did, for a case that runs for a time and counts them (the ping
+    /// case); nil: the case's fixed `operations`.
+    public var operationsDone: Int?
 
     init(countsAllocations: Bool) {
         self.countsAllocations = countsAllocations
@@ -49,6 +52,8 @@ public struct EngineCase {
     public var label: String
     /// Operations per run (the rate is operations ÷ timed seconds).
     public var operations: Int
+    /// How the table shows `operations` when a run counts its own (a timed window); nil: the count.
+    public var operationsText: String?
     /// One run: untimed setup, `stopwatch.measure { timed loop }`, and the check value of the run
     /// (a sum, a tally), identical for every run of the same case.
     let run: (inout Stopwatch) -> String
@@ -93,7 +98,8 @@ public enum EngineRunner {
                 var stopwatch = Stopwatch(countsAllocations: false)
                 let check = cases[index].run(&stopwatch)
                 let seconds = stopwatch.seconds ?? 0
-                let rate = seconds > 0 ? Double(cases[index].operations) / seconds : 0
+                let operations = stopwatch.operationsDone ?? cases[index].operations
+                let rate = seconds > 0 ? Double(operations) / seconds : 0
                 results[index].rates.append(rate)
                 if !results[index].checks.contains(check) { results[index].checks.append(check) }
                 progress("run \(round + 1)/\(runs) \(cases[index].name): \(Table.rate(rate)) ops/s")
@@ -113,7 +119,8 @@ public enum EngineRunner {
         cases.map { engineCase in
             var stopwatch = Stopwatch(countsAllocations: true)
             _ = engineCase.run(&stopwatch)
-            return stopwatch.allocations.map { Double($0) / Double(max(engineCase.operations, 1)) }
+            let operations = stopwatch.operationsDone ?? engineCase.operations
+            return stopwatch.allocations.map { Double($0) / Double(max(operations, 1)) }
         }
     }
 

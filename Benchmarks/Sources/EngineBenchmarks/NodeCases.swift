@@ -1,22 +1,24 @@
-/// The plug-in point for node-level benchmarks, which need the node's protocol halves (NodeCore,
-/// the driver and the `Node` façade) and so are not on this branch yet.
-///
-/// Each planned benchmark becomes an `EngineCase` returned by `cases(scale:)` (group "node"); the
-/// report's `node` section then times them, alternating, like the routing and wire cases, and the
-/// allocation pass counts their allocations per operation with no other change. Round-trip
-/// benchmarks over real sockets can instead be `PingPongImplementation`s (see KaryonsPingPong),
-/// which puts them in the ping-pong table next to C and NIO.
-public enum NodeCases {
-    /// What the node section will measure, by name, with what each needs.
-    public static let planned: [(name: String, what: String)] = [
-        ("protocol-async", "custom protocol round trips through the async façade (Peer.send / messages), 2 nodes"),
-        ("protocol-callback", "custom protocol round trips on the reactor-callback path (no async hop), 2 nodes"),
-        ("ping-1000", "Ping protocol round trips with 1,000 connected peers in one process"),
-    ]
+import KaryonsCore
 
-    /// The node cases; empty until the node's protocol halves are merged.
+/// The node-level benchmarks (group "node"): a custom protocol's round trip between two nodes
+/// through the async façade, through the façade's reactor callbacks and through the driver's, and
+/// PING round trips with many connected peers in one process. The report's `node` section times
+/// them, alternating, like the routing and wire cases, and the allocation pass counts their
+/// allocations per round trip.
+public enum NodeCases {
+    /// The keep-alive period of the ping case: far shorter than any real deployment's, so that the
+    /// offered load exceeds what the loop can carry (see `NodePing`).
+    public static let pingInterval: Duration = .milliseconds(1)
+
+    /// The node cases. `scale` > 1 (quick mode) shortens the loops, the ping window and the peer count.
     public static func cases(scale: Int = 1) -> [EngineCase] {
         precondition(scale >= 1, "BUG in Karyons benchmarks: scale \(scale)")
-        return []
+        let quick = scale > 1
+        return [
+            NodeRoundTrips.asyncFacade(roundTrips: quick ? 500 : 20_000),
+            NodeRoundTrips.handlerCallbacks(roundTrips: quick ? 500 : 50_000),
+            NodeRoundTrips.driverCallbacks(roundTrips: quick ? 500 : 50_000),
+            NodePing.ping(peers: quick ? 100 : 1_000, window: quick ? 0.1 : 1.0, interval: pingInterval),
+        ]
     }
 }

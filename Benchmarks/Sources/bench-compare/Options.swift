@@ -34,9 +34,10 @@ struct Options {
           --sections          a subset of: \(Section.allCases.map(\.rawValue).joined(separator: ", ")) (default: all)
                               pingpong: the ping-pong table; routing: the routing-table workloads next to the
                               Rust original's figures; wire: frame encode/decode; memory: bytes per idle TCP
-                              connection; node: node-level round trips (planned, skipped until the node
-                              lands); allocations: heap allocations per round trip and per operation
-                              (a child process with the malloc interposer preloaded)
+                              connection, per idle connected peer and per idle node; node: node-level round
+                              trips (custom protocol over the async façade and the reactor callbacks, PING
+                              with 1,000 peers); allocations: heap allocations per round trip and per
+                              operation (a child process with the malloc interposer preloaded)
 
           --runs N            timed runs per (workload, implementation), at least 5 (default 5)
           --quick             CI smoke: 5 runs of 0.1 s, warm-up 0.05 s; routing and wire loops 1/100 as long

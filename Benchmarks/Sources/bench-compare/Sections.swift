@@ -78,21 +78,22 @@ enum Sections {
     }
 
     static func node(_ options: Options) -> Bool {
-        print("== node-level round trips")
+        print("== node level: round trips per second (higher is better)")
+        print("plan:     1 warm-up run and \(options.runs) timed runs per case, alternating"
+            + (options.quick ? "; QUICK: short loops, 100 peers, 0.1 s window" : ""))
         let cases = NodeCases.cases(scale: scale(options))
-        guard !cases.isEmpty else {
-            print("skipped: these need the node's protocol halves (NodeCore, driver, façade), not merged yet:")
-            for (name, what) in NodeCases.planned { print("  \(name): \(what)") }
-            return true
-        }
         let results = EngineRunner.run(cases, runs: options.runs) { line in if options.verbose { print("  " + line) } }
         let rows = results.map { result in
-            [result.engineCase.name, result.engineCase.label, count(result.engineCase.operations),
+            [result.engineCase.name, result.engineCase.label,
+             result.engineCase.operationsText ?? count(result.engineCase.operations),
              EngineRunner.spread(result.rates), EngineRunner.nanoseconds(atRate: result.median), result.check]
         }
-        print(Table.render(header: ["case", "what", "ops/run", "median (min – max) /s", "ns/op", "check"], rows: rows,
-                           numericColumns: 2...4, markdown: options.markdown))
-        return !results.contains { $0.checks.count != 1 }
+        print("")
+        print(Table.render(header: ["case", "what", "round trips/run", "median (min – max) /s", "ns/round trip", "check"],
+                           rows: rows, numericColumns: 2...4, markdown: options.markdown))
+        print("Allocations per round trip: see the allocations section. Setup and handshakes are not timed.")
+        print("load after: \(MachineInfo.loadAverage)")
+        return !results.contains { $0.checks.count != 1 || $0.check.contains("FAILURES") }
     }
 
     static func memory(_ options: Options) -> Bool {
@@ -134,6 +135,53 @@ enum Sections {
         }
         print("The first wave also pays one-time costs (the reactor thread's pages, a malloc arena, tables growing).")
         print("Kernel socket memory (struct sock, buffers) is not in the resident set; the kernel column is machine-wide.")
+        print("")
+        return nodeMemory(options)
+    }
+
+    static func nodeMemory(_ options: Options) -> Bool {
+        let perWave = options.quick ? 50 : 500
+        let waves = options.quick ? 2 : 4
+        print("== memory per idle node and per established idle peer connection (façade Nodes, one reactor)")
+        print("plan:     a hub node; \(waves) waves of \(perWave) light nodes (outbound-only): start them idle, then each dials the hub")
+        let measured: (MemoryProbe.Sample, [NodeMemoryProbe.Wave])
+        do {
+            measured = try NodeMemoryProbe.measure(lightsPerWave: perWave, waves: waves)
+        } catch {
+            print("node memory probe failed: \(error)")
+            return false
+        }
+        let (baseline, samples) = measured
+        let header = ["light nodes", "step", "anon resident", "heap in use", "Δ anon resident/item", "Δ heap/item"]
+        var rows: [[String]] = [["0", "hub only", mebibytes(baseline.anonymousResidentBytes), mebibytes(baseline.heapBytes), "", ""]]
+        var previous = baseline
+        for wave in samples {
+            let up = wave.nodesUp, connected = wave.connected
+            rows.append([String(connected.pairs), "\(wave.count) nodes up", mebibytes(up.anonymousResidentBytes),
+                         mebibytes(up.heapBytes), perSocket(up.anonymousResidentBytes - previous.anonymousResidentBytes, wave.count),
+                         perSocket(up.heapBytes - previous.heapBytes, wave.count)])
+            rows.append([String(connected.pairs), "\(wave.count) connected", mebibytes(connected.anonymousResidentBytes),
+                         mebibytes(connected.heapBytes),
+                         perSocket(connected.anonymousResidentBytes - up.anonymousResidentBytes, wave.count),
+                         perSocket(connected.heapBytes - up.heapBytes, wave.count)])
+            previous = connected
+        }
+        print("")
+        print(Table.render(header: header, rows: rows, numericColumns: 0...5, markdown: options.markdown))
+        let later = samples.dropFirst()
+        if !later.isEmpty {
+            let count = later.reduce(0) { $0 + $1.count }
+            let nodeHeap = zip(samples.dropLast(), later).reduce(0) { $0 + $1.1.nodesUp.heapBytes - $1.0.connected.heapBytes }
+            let nodeAnon = zip(samples.dropLast(), later).reduce(0) {
+                $0 + $1.1.nodesUp.anonymousResidentBytes - $1.0.connected.anonymousResidentBytes
+            }
+            let peerHeap = later.reduce(0) { $0 + $1.connected.heapBytes - $1.nodesUp.heapBytes }
+            let peerAnon = later.reduce(0) { $0 + $1.connected.anonymousResidentBytes - $1.nodesUp.anonymousResidentBytes }
+            print("marginal, waves 2…\(waves): per idle connected peer (both ends, 2 sockets) \(perSocket(peerHeap, count)) heap, "
+                + "\(perSocket(peerAnon, count)) anonymous resident (target: <= 4 KiB); per idle light node "
+                + "\(perSocket(nodeHeap, count)) heap, \(perSocket(nodeAnon, count)) anonymous resident")
+        }
+        print("Items: a light node (\"nodes up\" rows) or a connection (\"connected\" rows). Kernel socket memory is not included.")
         return true
     }
 

@@ -50,6 +50,31 @@ struct EngineBenchmarksTests {
         #expect(samples.allSatisfy { $0.residentBytes > 0 && $0.heapBytes > 0 })
     }
 
+    /// Every node case completes its round trips with every echo equal (the round-trip cases) or
+    /// keeps every peer connected (the ping case), over real loopback sockets.
+    @Test func nodeCasesCompleteTheirRoundTrips() {
+        let results = EngineRunner.run(NodeCases.cases(scale: 100), runs: 1)
+        #expect(results.map(\.engineCase.name) == ["protocol-async", "protocol-handler", "protocol-driver", "ping-100"])
+        for result in results {
+            #expect(result.checks.count == 1, "\(result.engineCase.name) runs disagree: \(result.checks)")
+            #expect(!result.check.contains("FAILURES"), "\(result.engineCase.name): \(result.check)")
+            #expect(result.rates.count == 1 && result.rates.allSatisfy { $0 > 0 }, "\(result.engineCase.name)")
+        }
+        for result in results.prefix(3) {
+            #expect(result.check == "\(result.engineCase.operations) echoes equal")
+        }
+        #expect(results.last?.check == "100 peers kept")
+    }
+
+    @Test func nodeMemoryProbeConnectsEveryWave() throws {
+        let (baseline, waves) = try NodeMemoryProbe.measure(lightsPerWave: 50, waves: 2)
+        #expect(baseline.pairs == 0 && baseline.heapBytes > 0)
+        #expect(waves.map(\.nodesUp.pairs) == [0, 50])
+        #expect(waves.map(\.connected.pairs) == [50, 100])
+        // Nodes and connections take memory: the heap grows with each step.
+        #expect(waves.allSatisfy { $0.nodesUp.heapBytes < $0.connected.heapBytes })
+    }
+
     @Test func withoutThePreloadNothingIsCounted() {
         #expect(!AllocationCounter.isAvailable)
         let (value, allocations) = AllocationCounter.counting { [1, 2, 3].map { $0 * 2 } }
