@@ -79,8 +79,9 @@ enum NodeRoundTrips {
         let outcome = stopwatch.measure {
             NodeRig.runTask(on: reactor) { () async -> String? in
                 var replies = peer.messages.makeAsyncIterator()
+                var payload = payload(round: 0)
                 for round in 0..<roundTrips {
-                    let payload = payload(round: round)
+                    payload[0] = UInt8(truncatingIfNeeded: round)
                     do {
                         try await peer.send(payload)
                     } catch {

@@ -283,8 +283,10 @@ public struct NodeCore {
     /// Decodes and dispatches every complete frame buffered for `id`, until the connection closes or
     /// its owner pauses delivery (application backpressure).
     private mutating func deliverBufferedFrames(on id: ConnectionID) {
-        while let connection = cx.connections[id], !connection.isClosing, !connection.isReadingPaused {
-            switch connection.plane {
+        // Only the plane is kept: a copy of the connection held across the loop body would share its
+        // outbox, so the reply the body appends there (a PONG) would copy the whole buffer.
+        while let plane = cx.connections[id].flatMap({ $0.isClosing || $0.isReadingPaused ? nil : $0.plane }) {
+            switch plane {
             case .lookup:
                 let decoded = cx.connections.modify(id) { connection in
                     Result { () throws(WireError) in try connection.decoder.nextLookupMessage() }

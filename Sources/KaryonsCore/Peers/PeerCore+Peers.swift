@@ -11,9 +11,9 @@ extension PeerCore {
             guard let peer = links[id]?.peer else { return }
             cx.emit(.deliver(from: peer.peerID, protocolID: protocolID, payload: payload))
         case .send(let ping):
-            var writer = ByteWriter(capacity: PingPayload.size)
-            ping.encode(into: &writer)
-            send(writer.takeBytes(), protocolID: .ping, on: id, &cx)
+            pingScratch.removeAll()
+            ping.encode(into: &pingScratch)
+            send(pingScratch.bytes, protocolID: .ping, on: id, &cx)
         case .close(let reason, let sending):
             if case .protocolViolation = reason { cx.statistics.protocolViolations += 1 }
             removePeer(id, reason, sending: sending, &cx)

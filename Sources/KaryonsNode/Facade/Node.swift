@@ -43,8 +43,6 @@ public actor Node {
     private var listenFailure: NodeError?
     private var subscribers: [Int: AsyncStream<NodeEvent>.Continuation] = [:]
     private var nextSubscriber = 0
-    private var inboxes: [InboxKey: Inbox] = [:]
-    private var handlers: [InboxKey: (handler: any PeerMessageHandler, handle: PeerHandle)] = [:]
     private var protocolTasks: [PeerID: [Task<Void, Never>]] = [:]
     private var stopWaiters: [CheckedContinuation<Void, Never>] = []
 
@@ -110,7 +108,7 @@ public actor Node {
         configuration.protocols = attachOrder.compactMap { attached[$0]?.spec }
         let core = NodeCore(id: id, configuration: configuration, seed: seed, now: reactor.now)
         let driver = NodeDriver(core: core, reactor: reactor)
-        let bridge = DriverBridge(node: self)
+        let bridge = DriverBridge(node: self, receiveQueueMessagesMax: configuration.peers.receiveQueueMessagesMax)
         driver.delegate = bridge
         self.driver = driver
         self.bridge = bridge
@@ -212,24 +210,21 @@ public actor Node {
     /// The next message for one protocol instance, or nil once its peer is gone.
     func nextMessage(from peer: PeerID, protocolID: ProtocolID) async -> [UInt8]? {
         let key = InboxKey(peer: peer, protocolID: protocolID)
-        guard var inbox = inboxes[key] else { return nil }
+        guard let inbox = bridge?.inboxes[key] else { return nil }
         if let message = inbox.pop() {
-            inboxes[key] = inbox
-            resumeDeliveryIfDrained(key)
+            resumeDeliveryIfDrained(inbox, of: peer)
             return message
         }
         guard !inbox.isFinished else { return nil }
         return await withCheckedContinuation { continuation in
-            inboxes[key]?.waiters.append(continuation)
+            inbox.waiters.append(continuation)
         }
     }
 
-    private func resumeDeliveryIfDrained(_ key: InboxKey) {
-        guard let inbox = inboxes[key], inbox.isDeliveryPaused,
-            inbox.count <= configuration.peers.receiveQueueMessagesMax / 2
-        else { return }
-        inboxes[key]?.isDeliveryPaused = false
-        driver?.submit(.pauseDelivery(key.peer, paused: false))
+    private func resumeDeliveryIfDrained(_ inbox: Inbox, of peer: PeerID) {
+        guard inbox.isDeliveryPaused, inbox.count <= configuration.peers.receiveQueueMessagesMax / 2 else { return }
+        inbox.isDeliveryPaused = false
+        driver?.submit(.pauseDelivery(peer, paused: false))
     }
 
     // MARK: Driver callbacks (loop thread, via DriverBridge)
@@ -242,9 +237,9 @@ public actor Node {
             switch attached.kind {
             case .handler(let makeHandler):
                 let handle = PeerHandle(info: info, protocolID: protocolID, driver: driver)
-                handlers[key] = (makeHandler(handle), handle)
+                bridge?.handlers[key] = (makeHandler(handle), handle)
             case .task(let makeInstance):
-                inboxes[key] = Inbox()
+                bridge?.inboxes[key] = Inbox()
                 let instance = makeInstance(Peer(info: info, protocolID: protocolID, node: self))
                 let logger = logger
                 let task = Task(executorPreference: reactor.taskExecutor) { [weak self] in
@@ -261,32 +256,12 @@ public actor Node {
     }
 
     fileprivate func peerDisconnected(_ peer: PeerID, reason: PeerRemovalReason) {
-        for key in inboxes.keys where key.peer == peer { finishInbox(key) }
-        for (key, entry) in handlers where key.peer == peer {
-            handlers[key] = nil
+        for key in bridge?.inboxes.keys.filter({ $0.peer == peer }) ?? [] { finishInbox(key) }
+        for (key, entry) in bridge?.handlers ?? [:] where key.peer == peer {
+            bridge?.handlers[key] = nil
             entry.handler.peerDisconnected(entry.handle, reason: reason)
         }
         protocolTasks[peer] = nil
-    }
-
-    fileprivate func received(_ payload: [UInt8], from peer: PeerID, protocolID: ProtocolID) {
-        let key = InboxKey(peer: peer, protocolID: protocolID)
-        if let entry = handlers[key] {
-            entry.handler.received(payload, from: entry.handle)
-            return
-        }
-        guard var inbox = inboxes[key], !inbox.isFinished else { return }
-        if let waiter = inbox.waiters.first {
-            inbox.waiters.removeFirst()
-            inboxes[key] = inbox
-            waiter.resume(returning: payload)
-            return
-        }
-        inbox.push(payload)
-        let mustPause = !inbox.isDeliveryPaused && inbox.count >= configuration.peers.receiveQueueMessagesMax
-        if mustPause { inbox.isDeliveryPaused = true }
-        inboxes[key] = inbox
-        if mustPause { driver?.submit(.pauseDelivery(peer, paused: true)) }
     }
 
     fileprivate func publish(_ event: NodeEvent) {
@@ -302,8 +277,8 @@ public actor Node {
 
     fileprivate func stopped() {
         state = .stopped
-        for key in inboxes.keys { finishInbox(key) }
-        handlers.removeAll()
+        for key in bridge.map({ Array($0.inboxes.keys) }) ?? [] { finishInbox(key) }
+        bridge?.handlers.removeAll()
         for continuation in subscribers.values { continuation.finish() }
         subscribers.removeAll()
         let waiters = stopWaiters
@@ -317,7 +292,7 @@ public actor Node {
     private func unsubscribe(_ key: Int) { subscribers[key] = nil }
 
     private func finishInbox(_ key: InboxKey) {
-        guard var inbox = inboxes.removeValue(forKey: key) else { return }
+        guard let inbox = bridge?.inboxes.removeValue(forKey: key) else { return }
         inbox.isFinished = true
         for waiter in inbox.waiters { waiter.resume(returning: nil) }
     }
@@ -355,7 +330,10 @@ private struct InboxKey: Hashable {
 }
 
 /// One protocol instance's queue of undelivered messages, and its waiting `next()` calls.
-private struct Inbox {
+///
+/// A class, so that delivering a message mutates it in place: a struct taken out of the dictionary
+/// and written back would copy its arrays (copy-on-write) on every message.
+private final class Inbox {
     private var messages: [[UInt8]] = []
     private var head = 0
     var waiters: [CheckedContinuation<[UInt8]?, Never>] = []
@@ -364,9 +342,9 @@ private struct Inbox {
 
     var count: Int { messages.count - head }
 
-    mutating func push(_ message: [UInt8]) { messages.append(message) }
+    func push(_ message: [UInt8]) { messages.append(message) }
 
-    mutating func pop() -> [UInt8]? {
+    func pop() -> [UInt8]? {
         guard head < messages.count else { return nil }
         let message = messages[head]
         head += 1
@@ -378,11 +356,25 @@ private struct Inbox {
     }
 }
 
-/// Forwards a driver's callbacks (on the loop thread) into the node's isolation.
+/// Forwards a driver's callbacks (on the loop thread) into the node's isolation, and delivers
+/// protocol messages itself.
+///
+/// Messages go to the reactor-callback protocols' handlers and the async protocols' inboxes
+/// without entering the actor (`assumeIsolated` costs two heap allocations per call, and the
+/// message path must cost none): both tables live here and the node maintains them in its
+/// isolation, which runs on this same loop thread.
 private final class DriverBridge: NodeDriverDelegate {
     unowned let node: Node
+    let receiveQueueMessagesMax: Int
+    /// The reactor-callback protocols' handlers by peer and protocol.
+    var handlers: [InboxKey: (handler: any PeerMessageHandler, handle: PeerHandle)] = [:]
+    /// The async protocol instances' message queues by peer and protocol.
+    var inboxes: [InboxKey: Inbox] = [:]
 
-    init(node: Node) { self.node = node }
+    init(node: Node, receiveQueueMessagesMax: Int) {
+        self.node = node
+        self.receiveQueueMessagesMax = receiveQueueMessagesMax
+    }
 
     func nodeDriver(_ driver: NodeDriver, peerConnected peer: PeerInfo) {
         node.assumeIsolated { $0.peerConnected(peer) }
@@ -393,7 +385,21 @@ private final class DriverBridge: NodeDriverDelegate {
     }
 
     func nodeDriver(_ driver: NodeDriver, received payload: [UInt8], from peer: PeerID, protocolID: ProtocolID) {
-        node.assumeIsolated { $0.received(payload, from: peer, protocolID: protocolID) }
+        let key = InboxKey(peer: peer, protocolID: protocolID)
+        if let entry = handlers[key] {
+            entry.handler.received(payload, from: entry.handle)
+            return
+        }
+        guard let inbox = inboxes[key], !inbox.isFinished else { return }
+        if let waiter = inbox.waiters.first {
+            inbox.waiters.removeFirst()
+            waiter.resume(returning: payload)
+            return
+        }
+        inbox.push(payload)
+        guard !inbox.isDeliveryPaused, inbox.count >= receiveQueueMessagesMax else { return }
+        inbox.isDeliveryPaused = true
+        driver.submit(.pauseDelivery(peer, paused: true))
     }
 
     func nodeDriver(_ driver: NodeDriver, event: NodeEvent) {
