@@ -47,12 +47,13 @@ public enum NodeMemoryProbe {
         defer { NodeRig.shutDown(lights + [hub], reactor: reactor) }
         let baseline = MemoryProbe.sample(pairs: 0)
         var samples: [Wave] = []
-        for _ in 0..<waves {
+        for waveIndex in 0..<waves {
+            let firstSeed = UInt64(1_000 + waveIndex * lightsPerWave)  // Seeds fix the IDs: each node its own.
             let wave = NodeRig.runTask(on: reactor) { () async -> [Node] in
                 var nodes: [Node] = []
                 for index in 0..<lightsPerWave {
                     guard let node = try? Node(configuration: NodeRig.lightConfiguration(), reactor: reactor,
-                                               seed: UInt64(1_000 + index), logger: NodeRig.quietLogger),
+                                               seed: firstSeed + UInt64(index), logger: NodeRig.quietLogger),
                         (try? await node.start()) != nil
                     else { break }
                     nodes.append(node)
@@ -76,12 +77,20 @@ public enum NodeMemoryProbe {
             for node in wave { await node.dial(endpoint) }
             return true
         }
-        let allConnected = NodeRig.waitUntil(on: reactor) {
+        let allConnected = NodeRig.waitUntil(on: reactor, seconds: 20) {
             guard await hub.peers.count == expected else { return false }
             for node in wave where await node.peers.count != 1 { return false }
             return true
         }
-        guard allConnected else { throw NodeBenchmarkError("the wave's connections did not all complete") }
+        guard allConnected else {
+            let counts = NodeRig.runTask(on: reactor) { () async -> (Int, Int) in
+                var connected = 0
+                for node in wave where await node.peers.count == 1 { connected += 1 }
+                return (await hub.peers.count, connected)
+            }
+            throw NodeBenchmarkError("the wave's connections did not all complete (hub: \(counts?.0 ?? -1) of \(expected) "
+                + "peers; wave: \(counts?.1 ?? -1) of \(wave.count) connected)")
+        }
         usleep(200_000)  // Let the last handshakes' buffers drain and the loop go idle.
     }
 }
