@@ -177,8 +177,9 @@ enum Sections {
             }
             let peerHeap = later.reduce(0) { $0 + $1.connected.heapBytes - $1.nodesUp.heapBytes }
             let peerAnon = later.reduce(0) { $0 + $1.connected.anonymousResidentBytes - $1.nodesUp.anonymousResidentBytes }
-            print("marginal, waves 2…\(waves): per idle connected peer (both ends, 2 sockets) \(perSocket(peerHeap, count)) heap, "
-                + "\(perSocket(peerAnon, count)) anonymous resident (target: <= 4 KiB); per idle light node "
+            print("marginal, waves 2…\(waves): per idle connection with both ends' state (2 sockets, 2 peers) "
+                + "\(perSocket(peerHeap, count)) heap, \(perSocket(peerAnon, count)) anonymous resident, so half that per "
+                + "connected peer (target: <= 4 KiB per idle connected peer); per idle light node "
                 + "\(perSocket(nodeHeap, count)) heap, \(perSocket(nodeAnon, count)) anonymous resident")
         }
         print("Items: a light node (\"nodes up\" rows) or a connection (\"connected\" rows). Kernel socket memory is not included.")
