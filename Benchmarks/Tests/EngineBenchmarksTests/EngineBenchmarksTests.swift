@@ -58,11 +58,13 @@ struct EngineBenchmarksTests {
         for result in results {
             #expect(result.checks.count == 1, "\(result.engineCase.name) runs disagree: \(result.checks)")
             #expect(!result.check.contains("FAILURES"), "\(result.engineCase.name): \(result.check)")
-            #expect(result.rates.count == 1 && result.rates.allSatisfy { $0 > 0 }, "\(result.engineCase.name)")
+            #expect(result.rates.count == 1, "\(result.engineCase.name)")
         }
         for result in results.prefix(3) {
             #expect(result.check == "\(result.engineCase.operations) echoes equal")
+            #expect(result.rates.allSatisfy { $0 > 0 }, "\(result.engineCase.name)")
         }
+        // The ping window is 0.1 s: a loaded machine may starve it, so only the peers are checked.
         #expect(results.last?.check == "100 peers kept")
     }
 
