@@ -161,8 +161,8 @@ extension LoopbackReport {
         if let reason = liveness.skippedBecause {
             lines.append("liveness: not judged (\(reason))")
         } else {
-            let start = liveness.windowStart.map { SimulationOptions.format(Duration(nanoseconds: $0.nanoseconds)) } ?? "-"
-            lines.append("liveness: \(liveness.passed ? "OK" : "FAILED") (from \(start))")
+            let start = liveness.windowStart.map { ReportFormat.fixed(Duration(nanoseconds: $0.nanoseconds).seconds, 1) + " s" } ?? "-"
+            lines.append("liveness: \(liveness.passed ? "OK" : "FAILED") (from \(start), \(SimulationOptions.format(options.simulation.settleTime)) after the last join)")
             lines += liveness.checks.map { "  \($0.passed ? "ok  " : "FAIL") \($0.name): \($0.detail)" }
         }
         if !passed { lines.append("run again with:\n  \(commandLine)") }
