@@ -7,9 +7,9 @@ import KaryonsSimulation
 import Testing
 @testable import KaryonsLoopback
 
-/// Loopback runs on real sockets. Each test uses its own 127.x block, so tests running in parallel
-/// (and other processes) never compete for the scenario's fixed ports. A run blocks its thread, so
-/// it gets one of its own rather than one of the test pool's.
+/// Loopback runs on real sockets. Each test draws its own 127.x.0.0/16 block, so tests running in
+/// parallel (and test runs in other checkouts) do not compete for the scenario's fixed ports. A run
+/// blocks its thread, so it gets one of its own rather than one of the test pool's.
 @Suite struct LoopbackRunTests {
     @Test func twentyFourNodesOnRealSocketsConvergeToOneComponent() async throws {
         var options = LoopbackOptions()
@@ -17,7 +17,7 @@ import Testing
         options.simulation.seed = 5
         options.simulation.duration = .seconds(60)  // the deadline; the run ends when it converges
         options.simulation.sampleInterval = .milliseconds(200)
-        options.firstAddress = IPAddress("127.61.0.1")!
+        options.firstAddress = freshLoopbackBlock()
         options.stopsWhenConverged = true
         let report = try await runOnOwnThread(options)
 
@@ -43,7 +43,7 @@ import Testing
         options.simulation.nodes = 6
         options.simulation.duration = .seconds(60)
         options.simulation.sampleInterval = .milliseconds(200)
-        options.firstAddress = IPAddress("127.62.0.1")!
+        options.firstAddress = freshLoopbackBlock()
         options.stopsWhenConverged = true
         let report = try await runOnOwnThread(options)
         let text = report.json(resources: SimulationReport.Resources(wallSeconds: 1.5, maxResidentBytes: 1_000)).serialized()
@@ -62,12 +62,13 @@ import Testing
     }
 
     @Test func aPortInUseEndsTheRunWithTheReason() async throws {
-        let blocker = try listeningSocket(host: "127.63.0.1", port: Scenario.dataPort)
+        let block = freshLoopbackBlock()
+        let blocker = try listeningSocket(host: "\(block)", port: Scenario.dataPort)
         defer { close(blocker) }
         var options = LoopbackOptions()
         options.simulation.nodes = 3
         options.simulation.duration = .seconds(60)
-        options.firstAddress = IPAddress("127.63.0.1")!
+        options.firstAddress = block
         await #expect {
             _ = try await runOnOwnThread(options)
         } throws: { error in
@@ -100,6 +101,26 @@ import Testing
             guard case .unsupportedOptions(let reasons) = error as? LoopbackError else { return false }
             return reasons.count == 2 && reasons[0].hasPrefix("--duplication") && reasons[1].hasPrefix("--reordering")
         }
+    }
+}
+
+/// 127.b.0.1 for a random b in 64...243, a block no other test of this process uses.
+func freshLoopbackBlock() -> IPAddress {
+    LoopbackBlocks.shared.next()
+}
+
+final class LoopbackBlocks: @unchecked Sendable {
+    static let shared = LoopbackBlocks()
+    private let lock = NSLock()
+    private var used = Set<UInt32>()
+
+    func next() -> IPAddress {
+        lock.lock()
+        defer { lock.unlock() }
+        var block = UInt32.random(in: 64...243)
+        while used.contains(block) { block = UInt32.random(in: 64...243) }
+        used.insert(block)
+        return .v4(0x7F00_0001 | block << 16)
     }
 }
 
