@@ -18,7 +18,6 @@ extension SimCommand {
         if addresses != nil { given.append("--addresses") }
         if hostsPerSubnet != nil { given.append("--hosts-per-subnet") }
         if noInvariants { given.append("--no-invariants") }
-        if plot != nil { given.append("--plot") }
         return given
     }
 
@@ -28,7 +27,7 @@ extension SimCommand {
             throw ValidationError(
                 "\(given.joined(separator: ", ")) cannot be honoured with --real: real loopback sockets have the kernel's "
                     + "latency and no injected loss, duplication, reordering, partitions or churn; only 127.x.y.z addresses "
-                    + "are local; invariants are checked at every sample; --plot charts virtual runs only")
+                    + "are local; invariants are checked at every sample")
         }
         if let lookupSlots, lookupSlots < 1 { throw ValidationError("--lookup-slots must be at least 1") }
         _ = try makeLoopbackOptions()
@@ -79,6 +78,7 @@ extension SimCommand {
         } else {
             print(report.summary(resources: resources), terminator: "")
         }
+        if let plot { try SystemResources.write(report.svgChart(), to: plot) }
         guard report.passed else { throw ExitCode(1) }
     }
 

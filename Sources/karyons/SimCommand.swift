@@ -21,8 +21,8 @@ struct SimCommand: ParsableCommand {
             (defaults: --duration 2m, --sample 1s). The run raises the file-descriptor soft limit to the \
             hard limit and refuses a node count whose worst case (listeners, peer and lookup slots in and \
             out) cannot fit; lookup slots are lowered to fit unless --lookup-slots is given. The virtual \
-            link model, partitions, churn, public addresses, --no-invariants and --plot are refused with \
-            --real; invariants are checked at every sample, and a real run has no digest.
+            link model, partitions, churn, public addresses and --no-invariants are refused with --real; \
+            invariants are checked at every sample, --plot charts wall time, and a real run has no digest.
             """
     )
 
@@ -83,7 +83,7 @@ struct SimCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of the summary table.")
     var json = false
 
-    @Option(help: "Write an SVG chart of the metrics over virtual time to this file.")
+    @Option(help: "Write an SVG chart of the metrics over virtual time (wall time with --real) to this file.")
     var plot: String?
 
     @Flag(help: "Print every node event to standard error.")

@@ -59,6 +59,10 @@ import Testing
         let summary = report.summary(resources: nil)
         #expect(summary.contains("converged after"))
         #expect(summary.contains("6 / 6"))
+        let chart = report.svgChart()
+        #expect(chart.hasPrefix("<svg"))
+        #expect(chart.contains("wall time"))
+        #expect(chart.contains("peer-graph components"))
     }
 
     @Test func aPortInUseEndsTheRunWithTheReason() async throws {
