@@ -32,13 +32,15 @@ public final class LoopbackRun {
     /// Called on the loop thread with every node event (host index, event).
     public var onNodeEvent: ((Int, NodeEvent) -> Void)?
 
-    private var nodes: [LoopbackNode?]
+    /// The started nodes by host index (nil: not started).
+    private(set) var nodes: [LoopbackNode?]
     private var hostOfID: [PeerID: Int] = [:]
     private var samples: [MetricsSample] = []
     private var sampler = LoopbackSampler()
     private var convergedAt: Duration?
     private var listenFailure: String?
     private var origin = Instant.zero
+    private var hasRun = false
 
     /// Plans the run, or says why it cannot run.
     public init(options: LoopbackOptions) throws(LoopbackError) {
@@ -57,8 +59,10 @@ public final class LoopbackRun {
     /// The run's length (wall time).
     public var duration: Duration { options.simulation.duration }
 
-    /// Runs the scenario on the calling thread until its end, and reports.
+    /// Runs the scenario on the calling thread until its end, and reports. Call it once.
     public func run() throws(LoopbackError) -> LoopbackReport {
+        precondition(!hasRun, "BUG in Karyons: a LoopbackRun runs once; make a new one to run again")
+        hasRun = true
         let reactor: Reactor
         do {
             reactor = try Reactor()

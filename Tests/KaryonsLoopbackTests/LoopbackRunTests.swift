@@ -19,9 +19,22 @@ import Testing
         options.simulation.sampleInterval = .milliseconds(200)
         options.firstAddress = freshLoopbackBlock()
         options.stopsWhenConverged = true
-        let report = try await runOnOwnThread(options)
+        let (report, misaddressed) = try await runOnOwnThread(options) { run in
+            // Every entry a node learned carries the address of the host with that ID: each node's
+            // connections came from its own address, not the kernel's 127.0.0.1.
+            run.nodes.compactMap { $0 }.flatMap { node in
+                node.driver.routingTable.entries(matching: .all).compactMap { entry -> String? in
+                    let host = run.plan.hosts.first { $0.id == entry.id }
+                    return host?.address == entry.record.address ? nil : "\(entry.record.address) for host \(host?.index ?? -1)"
+                }
+            }
+        }
+        let misaddressedCount = misaddressed.count
+        #expect(misaddressedCount == 0, "for example \(misaddressed.prefix(5))")
 
-        let convergedAt = try #require(report.convergedAt, "not converged within 60 s:\n\(report.summary(resources: nil))")
+        let summary = report.summary(resources: nil)
+        let converged = report.convergedAt
+        let convergedAt = try #require(converged, "not converged within 60 s:\n\(summary)")
         #expect(convergedAt < .seconds(60))
         let final = try #require(report.final)
         #expect(final.nodesUp == 24)
@@ -130,11 +143,20 @@ final class LoopbackBlocks: @unchecked Sendable {
 
 /// Runs a loopback run on a thread of its own and waits for its report.
 func runOnOwnThread(_ options: LoopbackOptions) async throws -> LoopbackReport {
+    try await runOnOwnThread(options) { _ in () }.0
+}
+
+/// Runs a loopback run on a thread of its own, then `inspect`s it there; returns the report and what
+/// `inspect` found.
+func runOnOwnThread<Found: Sendable>(
+    _ options: LoopbackOptions, inspect: @escaping @Sendable (LoopbackRun) -> Found
+) async throws -> (LoopbackReport, Found) {
     try await withCheckedThrowingContinuation { continuation in
         let thread = Thread {
             do {
                 let run = try LoopbackRun(options: options)
-                continuation.resume(returning: try run.run())
+                let report = try run.run()
+                continuation.resume(returning: (report, inspect(run)))
             } catch {
                 continuation.resume(throwing: error)
             }
