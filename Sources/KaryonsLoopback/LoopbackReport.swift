@@ -21,6 +21,9 @@ public struct LoopbackReport: Sendable {
     public var convergedAt: Duration?
     /// The most descriptors the process had open at a sample, if known.
     public var descriptorsPeak: Int?
+    /// Wall time spent taking the samples (measuring every node, checking its invariants), during
+    /// which the nodes wait.
+    public var samplingTime: Duration
     /// Invariant violations found at the samples (the first 100), and how many in all.
     public var violations: [String]
     public var violationCount: Int
@@ -146,6 +149,7 @@ extension LoopbackReport {
             lines.append("memory: \(ReportFormat.fixed(Double(bytes) / 1_048_576, 1)) MiB peak resident "
                 + "(\(ReportFormat.fixed(perNode, 1)) KiB per node)")
         }
+        lines.append("sampling: \(samples.count) samples took \(ReportFormat.fixed(samplingTime.seconds, 2)) s of the loop's time")
         lines.append("links: real loopback TCP and UDP (the virtual link model, partitions and churn do not apply)")
         return lines
     }
@@ -205,6 +209,7 @@ extension LoopbackReport {
             ("wallSeconds", resources.map { .number($0.wallSeconds) } ?? .null),
             ("maxResidentBytes", resources?.maxResidentBytes.map(JSONValue.int) ?? .null),
             ("convergedSeconds", convergedAt.map { .number($0.seconds) } ?? .null),
+            ("samplingSeconds", .number(samplingTime.seconds)),
         ]
         if let final { members += metricsJSON(final) }
         members += [

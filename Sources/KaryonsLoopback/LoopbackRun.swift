@@ -41,6 +41,7 @@ public final class LoopbackRun {
     private var listenFailure: String?
     private var origin = Instant.zero
     private var hasRun = false
+    private var samplingTime = Duration.zero
 
     /// Plans the run, or says why it cannot run.
     public init(options: LoopbackOptions) throws(LoopbackError) {
@@ -106,11 +107,13 @@ public final class LoopbackRun {
 
     /// Samples the nodes; true when the run should end here (converged and asked to stop).
     private func takeSample(on reactor: Reactor) -> Bool {
+        let begun = SystemClock.now()
         let elapsed = reactor.now.duration(since: origin)
         let live = nodes.compactMap { $0 }
         let sample = sampler.measure(
             live, hostCount: nodes.count, hostOfID: hostOfID, at: Instant(nanoseconds: elapsed.nanoseconds),
             previous: samples.last, events: Int(truncatingIfNeeded: reactor.statistics.eventsDispatched))
+        samplingTime = samplingTime + SystemClock.now().duration(since: begun)
         samples.append(sample)
         if convergedAt == nil, sampler.isConverged(sample, hostCount: nodes.count, listeningHosts: listeningHosts) {
             convergedAt = elapsed
@@ -127,7 +130,7 @@ public final class LoopbackRun {
         return LoopbackReport(
             options: options, budget: plan.budget, nodes: plan.hosts.count, elapsed: reached, samples: samples,
             traffic: TrafficTotals(adding: live.map(\.driver.statistics)), convergedAt: convergedAt,
-            descriptorsPeak: sampler.descriptorsPeak, violations: sampler.violations,
+            descriptorsPeak: sampler.descriptorsPeak, samplingTime: samplingTime, violations: sampler.violations,
             violationCount: sampler.violationCount, liveness: judgeLiveness(reached: reached))
     }
 
