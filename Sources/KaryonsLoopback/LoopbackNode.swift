@@ -9,6 +9,8 @@ final class LoopbackNode: NodeDriverDelegate {
     /// Lookups that ended, by outcome.
     private(set) var lookupsSucceeded = 0
     private(set) var lookupsFailed = 0
+    /// Failed lookups by reason.
+    private(set) var lookupFailureReasons: [String: Int] = [:]
     /// When the node started, on the reactor's clock.
     let started: Instant
     /// Called with every event (tracing).
@@ -39,8 +41,9 @@ final class LoopbackNode: NodeDriverDelegate {
         // Only three events matter here; `if case` keeps new event kinds from needing this file.
         if case .lookupSucceeded = event {
             lookupsSucceeded += 1
-        } else if case .lookupFailed = event {
+        } else if case .lookupFailed(_, let reason) = event {
             lookupsFailed += 1
+            lookupFailureReasons[reason, default: 0] += 1
         } else if case .listenFailed(let kind, let endpoint, let reason) = event {
             onListenFailure("host \(host.index) cannot open its \(kind) listener on \(endpoint): \(reason)")
         }

@@ -24,6 +24,8 @@ public struct LoopbackReport: Sendable {
     /// Wall time spent taking the samples (measuring every node, checking its invariants), during
     /// which the nodes wait.
     public var samplingTime: Duration
+    /// Failed lookups by reason, most frequent first.
+    public var lookupFailureReasons: [(reason: String, count: Int)]
     /// Invariant violations found at the samples (the first 100), and how many in all.
     public var violations: [String]
     public var violationCount: Int
@@ -110,7 +112,11 @@ extension LoopbackReport {
              lookups == 0 ? "n/a" : ReportFormat.percent(Double(final.lookupsSucceeded) / Double(lookups)) + " ok"),
             ("peer-graph components", "\(final.components)", "largest \(ReportFormat.percent(final.largestComponentShare))"),
         ]
-        return table(header: ("metric", "final", "run mean"), rows: rows)
+        var lines = table(header: ("metric", "final", "run mean"), rows: rows)
+        if !lookupFailureReasons.isEmpty {
+            lines.append("lookups failed by reason: " + lookupFailureReasons.prefix(5).map { "\($0.reason) \($0.count)" }.joined(separator: ", "))
+        }
+        return lines
     }
 
     private func timeSeriesTable(rowsMax: Int) -> [String] {
@@ -214,6 +220,7 @@ extension LoopbackReport {
         if let final { members += metricsJSON(final) }
         members += [
             ("lookupSuccessRate", lookupSuccessRate.map(JSONValue.number) ?? .null),
+            ("lookupFailureReasons", .object(lookupFailureReasons.map { ($0.reason, .int($0.count)) })),
             ("messagesSent", .object(traffic.framesByKind.map { ("\($0.kind)", .int($0.count)) })),
             ("framesSent", .int(traffic.framesSent)), ("bytesSent", .int(traffic.bytesSent)),
             ("datagramsSent", .int(traffic.datagramsSent)),

@@ -130,8 +130,16 @@ public final class LoopbackRun {
         return LoopbackReport(
             options: options, budget: plan.budget, nodes: plan.hosts.count, elapsed: reached, samples: samples,
             traffic: TrafficTotals(adding: live.map(\.driver.statistics)), convergedAt: convergedAt,
-            descriptorsPeak: sampler.descriptorsPeak, samplingTime: samplingTime, violations: sampler.violations,
+            descriptorsPeak: sampler.descriptorsPeak, samplingTime: samplingTime,
+            lookupFailureReasons: Self.merged(live.map(\.lookupFailureReasons)), violations: sampler.violations,
             violationCount: sampler.violationCount, liveness: judgeLiveness(reached: reached))
+    }
+
+    /// Counts by reason over all nodes, most frequent first (ties by reason).
+    private static func merged(_ tallies: [[String: Int]]) -> [(reason: String, count: Int)] {
+        var total: [String: Int] = [:]
+        for tally in tallies { total.merge(tally, uniquingKeysWith: +) }
+        return total.map { (reason: $0.key, count: $0.value) }.sorted { ($0.count, $1.reason) > ($1.count, $0.reason) }
     }
 
     /// The liveness checks of a virtual run that apply (no partitions, no churn), judged from
