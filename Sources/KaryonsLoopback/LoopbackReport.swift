@@ -24,6 +24,8 @@ public struct LoopbackReport: Sendable {
     /// Wall time spent taking the samples (measuring every node, checking its invariants), during
     /// which the nodes wait.
     public var samplingTime: Duration
+    /// Nodes with no peer at the end, by host index.
+    public var isolatedHosts: [Int]
     /// Failed lookups by reason, most frequent first.
     public var lookupFailureReasons: [(reason: String, count: Int)]
     /// Invariant violations found at the samples (the first 100), and how many in all.
@@ -113,6 +115,9 @@ extension LoopbackReport {
             ("peer-graph components", "\(final.components)", "largest \(ReportFormat.percent(final.largestComponentShare))"),
         ]
         var lines = table(header: ("metric", "final", "run mean"), rows: rows)
+        if !isolatedHosts.isEmpty {
+            lines.append("nodes without a peer at the end: \(isolatedHosts.count) (hosts \(isolatedHosts.prefix(10).map(String.init).joined(separator: ", ")))")
+        }
         if !lookupFailureReasons.isEmpty {
             lines.append("lookups failed by reason: " + lookupFailureReasons.prefix(5).map { "\($0.reason) \($0.count)" }.joined(separator: ", "))
         }
@@ -220,6 +225,7 @@ extension LoopbackReport {
         if let final { members += metricsJSON(final) }
         members += [
             ("lookupSuccessRate", lookupSuccessRate.map(JSONValue.number) ?? .null),
+            ("isolatedHosts", .array(isolatedHosts.map(JSONValue.int))),
             ("lookupFailureReasons", .object(lookupFailureReasons.map { ($0.reason, .int($0.count)) })),
             ("messagesSent", .object(traffic.framesByKind.map { ("\($0.kind)", .int($0.count)) })),
             ("framesSent", .int(traffic.framesSent)), ("bytesSent", .int(traffic.bytesSent)),

@@ -130,7 +130,7 @@ public final class LoopbackRun {
         return LoopbackReport(
             options: options, budget: plan.budget, nodes: plan.hosts.count, elapsed: reached, samples: samples,
             traffic: TrafficTotals(adding: live.map(\.driver.statistics)), convergedAt: convergedAt,
-            descriptorsPeak: sampler.descriptorsPeak, samplingTime: samplingTime,
+            descriptorsPeak: sampler.descriptorsPeak, samplingTime: samplingTime, isolatedHosts: sampler.isolatedHostsLast,
             lookupFailureReasons: Self.merged(live.map(\.lookupFailureReasons)), violations: sampler.violations,
             violationCount: sampler.violationCount, liveness: judgeLiveness(reached: reached))
     }

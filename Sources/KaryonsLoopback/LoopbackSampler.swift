@@ -12,6 +12,8 @@ struct LoopbackSampler {
     private(set) var violationCount = 0
     /// Running nodes that knew no verified entry at the last sample.
     private(set) var nodesWithoutVerifiedLast = 0
+    /// Running nodes that had no peer at the last sample, by host index.
+    private(set) var isolatedHostsLast: [Int] = []
 
     static let violationsKeptMax = 100
 
@@ -25,6 +27,7 @@ struct LoopbackSampler {
         var outboundFill = 0.0, inboundFill = 0.0
         var graph = PeerGraph(hostCount: hostCount)
         nodesWithoutVerifiedLast = 0
+        isolatedHostsLast = []
         for node in live {
             let driver = node.driver
             let table = driver.routingTable
@@ -42,6 +45,7 @@ struct LoopbackSampler {
                 if let other = hostOfID[peer.id] { graph.connect(node.host.index, other) }
             }
             peers += inbound + outbound
+            if inbound + outbound == 0 { isolatedHostsLast.append(node.host.index) }
             outboundFill += slots.outbound > 0 ? Double(outbound) / Double(slots.outbound) : 0
             if node.host.configuration.peerListener != nil {
                 listening += 1
