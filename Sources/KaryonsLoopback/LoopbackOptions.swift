@@ -30,6 +30,16 @@ public struct LoopbackOptions: Hashable, Sendable {
         self.simulation = simulation
     }
 
+    /// The `karyons sim --real` command that runs the same scenario again (not bit for bit: real
+    /// runs are not deterministic).
+    public var commandLine: String {
+        var words = [simulation.commandLine, "--real"]
+        if let lookupSlots { words.append("--lookup-slots \(lookupSlots)") }
+        if firstAddress != .loopbackV4 { words.append("--first-address \(firstAddress)") }
+        if stopsWhenConverged { words.append("--until-converged") }
+        return words.joined(separator: " ")
+    }
+
     /// The virtual-network options set in `simulation` that real sockets cannot honour, each with
     /// the reason (empty when there is none).
     public var unsupportedOptions: [String] {

@@ -46,13 +46,7 @@ public struct LoopbackReport: Sendable {
     public var passed: Bool { violationCount == 0 && liveness.passed }
 
     /// The command that runs the same scenario again (a real run is not replayed bit for bit).
-    public var commandLine: String {
-        var words = [options.simulation.commandLine, "--real"]
-        if let slots = options.lookupSlots { words.append("--lookup-slots \(slots)") }
-        if options.firstAddress != .loopbackV4 { words.append("--first-address \(options.firstAddress)") }
-        if options.stopsWhenConverged { words.append("--until-converged") }
-        return words.joined(separator: " ")
-    }
+    public var commandLine: String { options.commandLine }
 
     func mean(_ metric: (MetricsSample) -> Double) -> Double {
         samples.isEmpty ? 0 : samples.map(metric).reduce(0, +) / Double(samples.count)

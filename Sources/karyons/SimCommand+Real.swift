@@ -46,6 +46,7 @@ extension SimCommand {
 
     func runReal() throws {
         let options = try makeLoopbackOptions()
+        CrashMessage.install("karyons sim --real crashed; run again with:\n  \(options.commandLine)")
         let loopback: LoopbackRun
         do {
             loopback = try LoopbackRun(options: options)
