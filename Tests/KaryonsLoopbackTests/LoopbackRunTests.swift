@@ -51,6 +51,27 @@ import Testing
         #expect(peak > 24 * 3)  // every node's three listeners at least
     }
 
+    /// The original's 12 peers: six outbound-only nodes (one datagram socket each, bound to their own
+    /// address) joining 3 s later, peer8 dialling peer6's data port directly.
+    @Test func theSeed12PresetConvergesOnRealSockets() async throws {
+        var options = LoopbackOptions()
+        options.simulation.preset = .seed12
+        options.simulation.duration = .seconds(60)
+        options.simulation.sampleInterval = .milliseconds(200)
+        options.firstAddress = freshLoopbackBlock()
+        options.stopsWhenConverged = true
+        let (report, peer8Peers) = try await runOnOwnThread(options) { run in
+            run.nodes[7].map { node in node.driver.peers.compactMap { peer in run.plan.hosts.first { $0.id == peer.id }?.index } } ?? []
+        }
+        let converged = report.convergedAt
+        #expect(converged != nil, "not converged within 60 s")
+        #expect(report.final?.nodesUp == 12)
+        #expect(report.final?.components == 1)
+        #expect(report.violationCount == 0)
+        #expect(peer8Peers.contains(5), "peer8 is not connected to peer6, its dial peer: \(peer8Peers)")
+        #expect(report.budget.hosts.filter { $0.listeners == 1 }.count == 6)
+    }
+
     @Test func theReportCarriesTheVirtualRunsFieldNames() async throws {
         var options = LoopbackOptions()
         options.simulation.nodes = 6
