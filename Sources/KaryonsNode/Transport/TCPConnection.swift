@@ -204,8 +204,9 @@ public final class TCPConnection: ReactorClient {
     /// Starts connecting to `address`; the outcome arrives as `didConnect` or `didFailToConnect`
     /// (also for failures the kernel reports at once, such as a refused loopback connect).
     ///
-    /// Throws only when no attempt could start: no socket (for example `EMFILE`), `options.localAddress`
-    /// cannot be bound, or the reactor has shut down. Bytes may be sent at once; they are written when the connection opens.
+    /// Throws only when no attempt could start: no socket (for example `EMFILE`),
+    /// `options.localAddress` cannot be bound, or the reactor has shut down. Bytes may be sent at
+    /// once; they are written when the connection opens.
     public static func connect(
         to address: SocketAddress, on reactor: Reactor, options: Options = Options(),
         delegate: any TCPConnectionDelegate
@@ -219,6 +220,12 @@ public final class TCPConnection: ReactorClient {
         }
         if let local = options.localAddress {
             do {
+                // The port is picked at connect, per destination, instead of one per bind (which
+                // would exhaust a source address's ports far sooner). Best effort: an old kernel
+                // without the option still binds.
+                if local.port == 0 {
+                    try? Sys.setOption(descriptor, level: Int32(IPPROTO_IP), name: IP_BIND_ADDRESS_NO_PORT, value: 1)
+                }
                 try Sys.bind(descriptor, to: local)
             } catch {
                 Sys.close(descriptor)
