@@ -42,8 +42,12 @@ public struct LoopbackReport: Sendable {
         return Double(final.lookupsSucceeded) / Double(final.lookupsSucceeded + final.lookupsFailed)
     }
 
-    /// True when no invariant broke and liveness held.
-    public var passed: Bool { violationCount == 0 && liveness.passed }
+    /// Whether the process never held more descriptors at a sample than the nodes' budget plus the
+    /// reserve (true when the count is unknown).
+    public var descriptorsWithinBudget: Bool { (descriptorsPeak ?? 0) <= budget.required + budget.reserved }
+
+    /// True when no invariant broke, the descriptors stayed within the budget and liveness held.
+    public var passed: Bool { violationCount == 0 && descriptorsWithinBudget && liveness.passed }
 
     /// The command that runs the same scenario again (a real run is not replayed bit for bit).
     public var commandLine: String { options.commandLine }
@@ -148,7 +152,8 @@ extension LoopbackReport {
         if budget.lookupSlotsLowered {
             lines.append("  lookup slots lowered to \(budget.lookupSlots) per direction to fit (--lookup-slots sets them)")
         }
-        lines.append("  peak open at a sample: \(descriptorsPeak.map(ReportFormat.grouped) ?? "unknown")")
+        lines.append("  peak open at a sample: \(descriptorsPeak.map(ReportFormat.grouped) ?? "unknown")"
+            + (descriptorsWithinBudget ? "" : " — OVER the budget plus the reserve"))
         if let bytes = resources?.maxResidentBytes {
             let perNode = nodes > 0 ? Double(bytes) / Double(nodes) / 1024 : 0
             lines.append("memory: \(ReportFormat.fixed(Double(bytes) / 1_048_576, 1)) MiB peak resident "
@@ -261,6 +266,7 @@ extension LoopbackReport {
             ("budgeted", .int(budget.required)), ("perNodeMax", .int(perNode)),
             ("lookupSlots", .int(budget.lookupSlots)), ("lookupSlotsLowered", .bool(budget.lookupSlotsLowered)),
             ("peakOpen", descriptorsPeak.map(JSONValue.int) ?? .null),
+            ("withinBudget", .bool(descriptorsWithinBudget)),
         ])
     }
 

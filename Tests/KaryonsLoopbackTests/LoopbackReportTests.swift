@@ -41,6 +41,16 @@ import Testing
         #expect(text.contains("peak open at a sample: 1,234"))
         #expect(text.contains("liveness: not judged"))
         #expect(!text.contains("lookup slots lowered"))
+        #expect(!text.contains("OVER the budget"))
+    }
+
+    @Test func morePeakDescriptorsThanTheBudgetFailTheRun() throws {
+        var report = try Self.report(convergedAt: .seconds(20), isolated: [])
+        #expect(report.passed)
+        report.descriptorsPeak = report.budget.required + report.budget.reserved + 1
+        #expect(!report.descriptorsWithinBudget)
+        #expect(!report.passed)
+        #expect(report.summary(resources: nil).contains("OVER the budget plus the reserve"))
     }
 
     @Test func anUnconvergedRunSaysSo() throws {
@@ -54,6 +64,7 @@ import Testing
         #expect((object["lookupFailureReasons"] as? [String: Int]) == ["timed out awaiting pong": 7, "remote shut down (noFreeSlot)": 3])
         #expect((object["samples"] as? [Any])?.count == 2)
         #expect((object["descriptors"] as? [String: Any])?["peakOpen"] as? Int == 1_234)
+        #expect((object["descriptors"] as? [String: Any])?["withinBudget"] as? Bool == true)
         #expect(report.commandLine == "karyons sim --nodes 40 --seed 1 --duration 20s --real --first-address 127.9.0.1")
     }
 }
