@@ -84,7 +84,8 @@ public enum LoopbackError: Error, Hashable, Sendable, CustomStringConvertible {
         case .addressesOutOfRange(let reason): return "addresses: \(reason)"
         case .descriptorsExceeded(let arithmetic): return "too many nodes for the file-descriptor limit: \(arithmetic)"
         case .descriptorLimitUnknown(let reason): return "cannot read the file-descriptor limit: \(reason)"
-        case .listenFailed(let reason): return "a node could not listen: \(reason)"
+        case .listenFailed(let reason):
+            return "a node could not listen: \(reason) (another run on these addresses? --first-address moves the hosts)"
         case .reactorFailed(let reason): return "the reactor failed: \(reason)"
         }
     }
