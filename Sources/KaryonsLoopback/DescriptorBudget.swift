@@ -42,9 +42,11 @@ public struct NodeDescriptors: Hashable, Sendable {
 /// The descriptor budget of a loopback run: the process limit, less a reserve, against the sum of
 /// every node's worst case (`NodeDescriptors`), with the lookup slots the run uses.
 ///
-/// `fit` picks the lookup slots: an explicit number is kept (and refused when the nodes do not
-/// fit); otherwise each node's configured number, lowered to the most that fits, never below
-/// `lookupSlotsMin`. A node count that cannot fit even so is refused with the arithmetic.
+/// `fit` picks the lookup slots: an explicit number is kept for every node (and refused when the
+/// nodes do not fit); otherwise the configured number, lowered to the most that fits, never below
+/// `lookupSlotsMin`. The first `seeds` hosts (the scenario's seeds, which answer every joiner's
+/// bootstrap lookups) keep their configured slots while the others are lowered, when that fits. A
+/// node count that cannot fit even so is refused with the arithmetic.
 public struct DescriptorBudget: Hashable, Sendable {
     /// The fewest lookup slots per direction a run lowers to (one would serialise every lookup).
     public static let lookupSlotsMin = 2
@@ -53,11 +55,13 @@ public struct DescriptorBudget: Hashable, Sendable {
     public var limit: Int
     /// Descriptors kept out of the node budget.
     public var reserved: Int
-    /// Lookup slots per direction of every node.
+    /// Lookup slots per direction of every node but the seeds that keep theirs.
     public var lookupSlots: Int
     /// Whether `lookupSlots` is lower than configured (to fit).
     public var lookupSlotsLowered: Bool
-    /// Every host's worst case, with `lookupSlots` applied.
+    /// Hosts `0..<seedsKeepingLookupSlots` keep their configured lookup slots.
+    public var seedsKeepingLookupSlots: Int
+    /// Every host's worst case, with its lookup slots applied.
     public var hosts: [NodeDescriptors]
 
     /// What the nodes may use.
@@ -65,28 +69,36 @@ public struct DescriptorBudget: Hashable, Sendable {
     /// What the nodes may use at worst.
     public var required: Int { hosts.reduce(0) { $0 + $1.total } }
 
-    /// The budget for nodes configured as `configurations`, or the reason they cannot fit.
+    /// The budget for nodes configured as `configurations` (seeds first), or the reason they cannot fit.
     public static func fit(
-        _ configurations: [NodeConfiguration], limit: Int, reserved: Int, lookupSlots: Int?
+        _ configurations: [NodeConfiguration], seeds: Int = 0, limit: Int, reserved: Int, lookupSlots: Int?
     ) throws(LoopbackError) -> DescriptorBudget {
         let configured = configurations.map { max($0.slots.lookupInbound, $0.slots.lookupOutbound) }.max() ?? lookupSlotsMin
-        func budget(_ slots: Int) -> DescriptorBudget {
-            DescriptorBudget(
+        func budget(_ slots: Int, keeping kept: Int) -> DescriptorBudget {
+            var budget = DescriptorBudget(
                 limit: limit, reserved: reserved, lookupSlots: slots, lookupSlotsLowered: slots < configured,
-                hosts: configurations.map { NodeDescriptors(applying(lookupSlots: slots, to: $0)) })
+                seedsKeepingLookupSlots: kept, hosts: [])
+            budget.hosts = configurations.enumerated().map { NodeDescriptors(budget.configuration(ofHost: $0, $1)) }
+            return budget
         }
         if let lookupSlots {
-            let chosen = budget(lookupSlots)
+            let chosen = budget(lookupSlots, keeping: 0)
             guard chosen.required <= chosen.available else { throw .descriptorsExceeded(chosen.shortfall) }
             return chosen
         }
-        var slots = max(configured, lookupSlotsMin)
-        while slots > lookupSlotsMin && budget(slots).required > budget(slots).available { slots -= 1 }
-        let chosen = budget(slots)
-        guard chosen.required <= chosen.available else {
-            throw .descriptorsExceeded(chosen.shortfall + " (lookup slots already at their minimum, \(lookupSlotsMin) per direction)")
+        for kept in Set([min(seeds, configurations.count), 0]).sorted(by: >) {
+            var slots = max(configured, lookupSlotsMin)
+            while slots > lookupSlotsMin && budget(slots, keeping: kept).required > budget(slots, keeping: kept).available { slots -= 1 }
+            let chosen = budget(slots, keeping: kept)
+            if chosen.required <= chosen.available { return chosen }
         }
-        return chosen
+        throw .descriptorsExceeded(
+            budget(lookupSlotsMin, keeping: 0).shortfall + " (lookup slots already at their minimum, \(lookupSlotsMin) per direction)")
+    }
+
+    /// Host `index`'s configuration with the lookup slots of this budget.
+    public func configuration(ofHost index: Int, _ configuration: NodeConfiguration) -> NodeConfiguration {
+        index < seedsKeepingLookupSlots ? configuration : Self.applying(lookupSlots: lookupSlots, to: configuration)
     }
 
     /// `configuration` with `lookupSlots` inbound and outbound lookup slots.

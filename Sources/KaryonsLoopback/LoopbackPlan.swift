@@ -37,14 +37,15 @@ public struct LoopbackPlan: Sendable {
         let scenario = Scenario(options.simulation)
         let move = try Self.addressMove(to: options.firstAddress, hostCount: scenario.hosts.count)
         let configurations = scenario.hosts.map { Self.moved($0.configuration, by: move) }
-        budget = try DescriptorBudget.fit(
-            configurations, limit: descriptorLimit, reserved: options.reservedDescriptors, lookupSlots: options.lookupSlots)
-        let lookupSlots = budget.lookupSlots
+        let budget = try DescriptorBudget.fit(
+            configurations, seeds: scenario.protectedHosts, limit: descriptorLimit, reserved: options.reservedDescriptors,
+            lookupSlots: options.lookupSlots)
+        self.budget = budget
         let seed = options.simulation.seed
         hosts = scenario.hosts.enumerated().map { index, plan in
             Host(
                 index: index, address: move(plan.address),
-                configuration: DescriptorBudget.applying(lookupSlots: lookupSlots, to: configurations[index]),
+                configuration: budget.configuration(ofHost: index, configurations[index]),
                 start: Duration(nanoseconds: plan.start.nanoseconds),
                 id: Simulation.firstIdentity(host: index, plan: plan, seed: seed),
                 seed: Simulation.firstNodeSeed(host: index, plan: plan, seed: seed))

@@ -150,7 +150,10 @@ extension LoopbackReport {
     private func resourceLines(_ resources: SimulationReport.Resources?) -> [String] {
         var lines = ["descriptors: budget \(budget.summary)"]
         if budget.lookupSlotsLowered {
-            lines.append("  lookup slots lowered to \(budget.lookupSlots) per direction to fit (--lookup-slots sets them)")
+            let seeds = budget.seedsKeepingLookupSlots
+            lines.append("  lookup slots lowered to \(budget.lookupSlots) per direction to fit"
+                + (seeds > 0 ? " (the \(seeds) seed\(seeds == 1 ? "" : "s") keep\(seeds == 1 ? "s" : "") theirs)" : "")
+                + "; --lookup-slots sets them for every node")
         }
         lines.append("  peak open at a sample: \(descriptorsPeak.map(ReportFormat.grouped) ?? "unknown")"
             + (descriptorsWithinBudget ? "" : " — OVER the budget plus the reserve"))
@@ -265,6 +268,7 @@ extension LoopbackReport {
             ("limit", .int(budget.limit)), ("reserved", .int(budget.reserved)), ("available", .int(budget.available)),
             ("budgeted", .int(budget.required)), ("perNodeMax", .int(perNode)),
             ("lookupSlots", .int(budget.lookupSlots)), ("lookupSlotsLowered", .bool(budget.lookupSlotsLowered)),
+            ("seedsKeepingLookupSlots", .int(budget.seedsKeepingLookupSlots)),
             ("peakOpen", descriptorsPeak.map(JSONValue.int) ?? .null),
             ("withinBudget", .bool(descriptorsWithinBudget)),
         ])

@@ -36,18 +36,32 @@ import Testing
         let budget = try DescriptorBudget.fit(Self.uniform(500), limit: 20_000, reserved: 64, lookupSlots: nil)
         #expect(budget.lookupSlots == 6)  // 500 x (27 + 2 x 6) = 19,500 <= 19,936; with 7: 20,500
         #expect(budget.lookupSlotsLowered)
+        #expect(budget.seedsKeepingLookupSlots == 0)
         #expect(budget.required == 19_500)
-        #expect(budget.required <= budget.available)
         #expect(budget.hosts.allSatisfy { $0.lookupInbound == 6 && $0.lookupOutbound == 6 })
+    }
+
+    @Test func theSeedsKeepTheirLookupSlotsWhenThatStillFits() throws {
+        let budget = try DescriptorBudget.fit(Self.uniform(500), seeds: 5, limit: 20_000, reserved: 64, lookupSlots: nil)
+        #expect(budget.lookupSlots == 6)  // 5 x 67 + 495 x 39 = 19,640 <= 19,936; with 7: 20,630
+        #expect(budget.seedsKeepingLookupSlots == 5)
+        #expect(budget.required == 19_640)
+        #expect(budget.hosts.prefix(5).allSatisfy { $0.lookupInbound == 20 && $0.lookupOutbound == 20 })
+        #expect(budget.hosts.dropFirst(5).allSatisfy { $0.lookupInbound == 6 && $0.lookupOutbound == 6 })
+        // 643 nodes fit only with every node at the minimum: 6 x 67 + 637 x 31 = 20,149 > 19,936.
+        let tight = try DescriptorBudget.fit(Self.uniform(643), seeds: 6, limit: 20_000, reserved: 64, lookupSlots: nil)
+        #expect(tight.seedsKeepingLookupSlots == 0)
+        #expect(tight.lookupSlots == 2)
+        #expect(tight.required == 19_933)
     }
 
     @Test func aNodeCountBeyondTheMinimumSlotsIsRefusedWithTheArithmetic() {
         // 644 x (27 + 2 x 2) = 19,964 > 19,936; 643 x 31 = 19,933 fits.
         #expect(throws: LoopbackError.self) {
-            try DescriptorBudget.fit(Self.uniform(644), limit: 20_000, reserved: 64, lookupSlots: nil)
+            try DescriptorBudget.fit(Self.uniform(644), seeds: 6, limit: 20_000, reserved: 64, lookupSlots: nil)
         }
         do {
-            _ = try DescriptorBudget.fit(Self.uniform(644), limit: 20_000, reserved: 64, lookupSlots: nil)
+            _ = try DescriptorBudget.fit(Self.uniform(644), seeds: 6, limit: 20_000, reserved: 64, lookupSlots: nil)
         } catch {
             let text = "\(error)"
             #expect(text.contains("644 nodes need 19,964 descriptors"))
@@ -59,9 +73,12 @@ import Testing
     }
 
     @Test func explicitLookupSlotsAreKeptOrRefusedNeverLowered() throws {
-        let kept = try DescriptorBudget.fit(Self.uniform(297), limit: 20_000, reserved: 64, lookupSlots: 20)
+        let kept = try DescriptorBudget.fit(Self.uniform(297), seeds: 2, limit: 20_000, reserved: 64, lookupSlots: 20)
         #expect(kept.lookupSlots == 20)
         #expect(kept.required == 297 * 67)
+        let lowered = try DescriptorBudget.fit(Self.uniform(297), seeds: 2, limit: 20_000, reserved: 64, lookupSlots: 3)
+        #expect(lowered.seedsKeepingLookupSlots == 0)  // explicit slots apply to every node, seeds too
+        #expect(lowered.hosts.allSatisfy { $0.lookupInbound == 3 })
         #expect(throws: LoopbackError.self) {
             try DescriptorBudget.fit(Self.uniform(298), limit: 20_000, reserved: 64, lookupSlots: 20)
         }

@@ -43,6 +43,7 @@ import Testing
         #expect(host.start == Duration(nanoseconds: scenario.hosts[260].start.nanoseconds))
         #expect(host.id == Simulation.firstIdentity(host: 260, plan: scenario.hosts[260], seed: 9))
         #expect(host.configuration.slots.lookupOutbound == plan.budget.lookupSlots)
+        #expect(plan.hosts[0].configuration.slots.lookupInbound == 20)  // a seed keeps its lookup slots
         #expect(Set(plan.hosts.map(\.id)).count == 300)
     }
 
