@@ -20,9 +20,10 @@ struct SimCommand: ParsableCommand {
             process; each node binds its outgoing sockets to its own address. Times are wall time \
             (defaults: --duration 2m, --sample 1s). The run raises the file-descriptor soft limit to the \
             hard limit and refuses a node count whose worst case (listeners, peer and lookup slots in and \
-            out) cannot fit; lookup slots are lowered to fit unless --lookup-slots is given. The virtual \
-            link model, partitions, churn, public addresses and --no-invariants are refused with --real; \
-            invariants are checked at every sample, --plot charts wall time, and a real run has no digest.
+            out) cannot fit; lookup slots are lowered to fit (the seeds keep theirs when that still fits) \
+            unless --lookup-slots is given. The virtual link model, partitions, churn, public addresses and \
+            --no-invariants are refused with --real; invariants are checked at every sample, --plot charts \
+            wall time, and a real run has no digest.
             """
     )
 
@@ -95,7 +96,7 @@ struct SimCommand: ParsableCommand {
     @Flag(help: "Run the scenario on real loopback sockets, all nodes on one reactor in this process.")
     var real = false
 
-    @Option(help: "With --real: lookup slots per direction of every node (default: the configured 20, lowered to fit the descriptor limit).")
+    @Option(help: "With --real: lookup slots per direction of every node (default: the configured 20, lowered to fit the descriptor limit; the seeds keep theirs when that still fits).")
     var lookupSlots: Int?
 
     @Option(help: "With --real: the address of host 0 (hosts get consecutive 127.x.y.z addresses). (default: 127.0.0.1)")
