@@ -18,7 +18,7 @@ struct SimCommand: ParsableCommand {
             --real runs the same scenario (addresses, ports, seeds, bootstrap plan, join times, node \
             identities) on real TCP and UDP sockets over 127.0.0.0/8, every node on one reactor in this \
             process; each node binds its outgoing sockets to its own address. Times are wall time \
-            (defaults: --duration 2m, --sample 1s). The run raises the file-descriptor soft limit to the \
+            (defaults: --duration 3m, --sample 1s). The run raises the file-descriptor soft limit to the \
             hard limit and refuses a node count whose worst case (listeners, peer and lookup slots in and \
             out) cannot fit; lookup slots are lowered to fit (the seeds keep theirs when that still fits) \
             unless --lookup-slots is given. The virtual link model, partitions, churn, public addresses and \
@@ -33,7 +33,7 @@ struct SimCommand: ParsableCommand {
     @Option(help: "The simulation seed.")
     var seed: UInt64 = 1
 
-    @Option(help: "Virtual time to simulate (e.g. 10m, 90s, 1h30m); wall time with --real. (default: 10m, 2m with --real)")
+    @Option(help: "Virtual time to simulate (e.g. 10m, 90s, 1h30m); wall time with --real. (default: 10m, 3m with --real)")
     var duration: String?
 
     @Option(help: "Probability that a packet transmission is lost (0.05 or 5%). (default: 0)")
@@ -176,7 +176,7 @@ struct SimCommand: ParsableCommand {
                 options.nodes = nodes
             }
             options.seed = seed
-            options.duration = try SimulationOptions.parseDuration(duration ?? (real ? "2m" : "10m"))
+            options.duration = try SimulationOptions.parseDuration(duration ?? (real ? "3m" : "10m"))
             options.loss = try SimulationOptions.parseProbability(loss ?? "0")
             options.latency = try SimulationOptions.parseLatency(latency ?? "20ms..80ms")
             options.jitter = try SimulationOptions.parseDuration(jitter ?? "5ms")
