@@ -43,11 +43,12 @@ public struct LoopbackReport: Sendable {
     }
 
     /// Whether the process never held more descriptors at a sample than the nodes' budget plus the
-    /// reserve (true when the count is unknown).
+    /// reserve (true when the count is unknown). The count is the whole process's: meaningful when
+    /// nothing else in the process opens descriptors (`karyons sim --real` fails a run without it).
     public var descriptorsWithinBudget: Bool { (descriptorsPeak ?? 0) <= budget.required + budget.reserved }
 
-    /// True when no invariant broke, the descriptors stayed within the budget and liveness held.
-    public var passed: Bool { violationCount == 0 && descriptorsWithinBudget && liveness.passed }
+    /// True when no invariant broke and liveness held.
+    public var passed: Bool { violationCount == 0 && liveness.passed }
 
     /// The command that runs the same scenario again (a real run is not replayed bit for bit).
     public var commandLine: String { options.commandLine }
