@@ -31,13 +31,22 @@ public enum ProcessDescriptors {
         defer { closedir(directory) }
         var count = 0
         while let entry = readdir(directory) {
-            let isDot = withUnsafeBytes(of: entry.pointee.d_name) { name in
-                name[0] == UInt8(ascii: ".") && (name[1] == 0 || (name[1] == UInt8(ascii: ".") && name[2] == 0))
-            }
-            if !isDot { count += 1 }
+            // The record may be shorter than `dirent` (its name is as long as it needs): read the
+            // name's bytes in place, never copy the struct.
+            let name = UnsafeRawPointer(entry).advanced(by: direntNameOffset).assumingMemoryBound(to: UInt8.self)
+            let dot = UInt8(ascii: ".")
+            let isDotEntry = name[0] == dot && (name[1] == 0 || (name[1] == dot && name[2] == 0))
+            if !isDotEntry { count += 1 }
         }
         return count - 1
     }
+
+    private static let direntNameOffset: Int = {
+        guard let offset = MemoryLayout<dirent>.offset(of: \dirent.d_name) else {
+            preconditionFailure("BUG in Karyons: dirent.d_name is a stored field with an offset")
+        }
+        return offset
+    }()
 
     private static var resource: __rlimit_resource_t { __rlimit_resource_t(RLIMIT_NOFILE.rawValue) }
 
