@@ -4,13 +4,15 @@ import PackageDescription
 // The engine (CEpoll, KaryonsCore, KaryonsNode) depends on nothing but libc; the façade in
 // KaryonsNode logs through swift-log. KaryonsCore is I/O-free and builds without CEpoll; only
 // KaryonsNode talks to the kernel. KaryonsSimulation runs many KaryonsCore nodes on a virtual
-// network. Only the `karyons` tool uses swift-argument-parser (kept out of every library target).
+// network; KaryonsLoopback runs the same scenario on real loopback sockets, one reactor. Only the
+// `karyons` tool uses swift-argument-parser (kept out of every library target).
 let package = Package(
     name: "Karyons",
     products: [
         .library(name: "KaryonsCore", targets: ["KaryonsCore"]),
         .library(name: "KaryonsNode", targets: ["KaryonsNode"]),
         .library(name: "KaryonsSimulation", targets: ["KaryonsSimulation"]),
+        .library(name: "KaryonsLoopback", targets: ["KaryonsLoopback"]),
         .executable(name: "karyons", targets: ["karyons"]),
     ],
     dependencies: [
@@ -25,10 +27,11 @@ let package = Package(
             dependencies: ["CEpoll", "KaryonsCore", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "KaryonsSimulation", dependencies: ["KaryonsCore"]),
+        .target(name: "KaryonsLoopback", dependencies: ["KaryonsCore", "KaryonsNode", "KaryonsSimulation"]),
         .executableTarget(
             name: "karyons",
             dependencies: [
-                "KaryonsSimulation", "KaryonsNode",
+                "KaryonsSimulation", "KaryonsNode", "KaryonsLoopback",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -42,6 +45,7 @@ let package = Package(
         ),
         .testTarget(name: "KaryonsNodeTests", dependencies: ["KaryonsNode", "KaryonsCore", "CEpoll"]),
         .testTarget(name: "KaryonsSimulationTests", dependencies: ["KaryonsSimulation", "KaryonsCore"]),
+        .testTarget(name: "KaryonsLoopbackTests", dependencies: ["KaryonsLoopback", "KaryonsSimulation", "KaryonsCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,17 +2,28 @@ import ArgumentParser
 import KaryonsCore
 import KaryonsSimulation
 
-/// `karyons sim`: many NodeCores in one process on the deterministic virtual network.
+/// `karyons sim`: many NodeCores in one process on the deterministic virtual network, or (`--real`)
+/// on real loopback sockets, one reactor.
 struct SimCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sim",
-        abstract: "Run many nodes on a deterministic virtual network and report metrics.",
+        abstract: "Run many nodes on a deterministic virtual network (or real loopback sockets) and report metrics.",
         discussion: """
             Every node runs the real NodeCore on its own loopback address (127.0.0.1, 127.0.0.2, ...), \
             data port 30000, discovery port 30010 (TCP lookups and UDP refresh). The same seed and options \
             give the same run bit for bit: the summary prints a digest, and a failing run prints the command \
             that replays it. Progress goes to standard error on long runs. Exit status 1 when an invariant \
             broke or liveness failed.
+
+            --real runs the same scenario (addresses, ports, seeds, bootstrap plan, join times, node \
+            identities) on real TCP and UDP sockets over 127.0.0.0/8, every node on one reactor in this \
+            process; each node binds its outgoing sockets to its own address. Times are wall time \
+            (defaults: --duration 3m, --sample 1s). The run raises the file-descriptor soft limit to the \
+            hard limit and refuses a node count whose worst case (listeners, peer and lookup slots in and \
+            out) cannot fit; lookup slots are lowered to fit (the seeds keep theirs when that still fits) \
+            unless --lookup-slots is given. The virtual link model, partitions, churn, public addresses and \
+            --no-invariants are refused with --real; invariants are checked at every sample, --plot charts \
+            wall time, and a real run has no digest.
             """
     )
 
@@ -22,26 +33,26 @@ struct SimCommand: ParsableCommand {
     @Option(help: "The simulation seed.")
     var seed: UInt64 = 1
 
-    @Option(help: "Virtual time to simulate (e.g. 10m, 90s, 1h30m).")
-    var duration = "10m"
+    @Option(help: "Virtual time to simulate (e.g. 10m, 90s, 1h30m); wall time with --real. (default: 10m, 3m with --real)")
+    var duration: String?
 
-    @Option(help: "Probability that a packet transmission is lost (0.05 or 5%).")
-    var loss = "0"
+    @Option(help: "Probability that a packet transmission is lost (0.05 or 5%). (default: 0)")
+    var loss: String?
 
-    @Option(help: "One-way link latency range, drawn per host pair (e.g. 20ms..80ms, or 50ms).")
-    var latency = "20ms..80ms"
+    @Option(help: "One-way link latency range, drawn per host pair (e.g. 20ms..80ms, or 50ms). (default: 20ms..80ms)")
+    var latency: String?
 
-    @Option(help: "Extra delay per packet, up to this much.")
-    var jitter = "5ms"
+    @Option(help: "Extra delay per packet, up to this much. (default: 5ms)")
+    var jitter: String?
 
-    @Option(help: "Probability that a datagram is duplicated.")
-    var duplication = "0"
+    @Option(help: "Probability that a datagram is duplicated. (default: 0)")
+    var duplication: String?
 
-    @Option(help: "Probability that a datagram is held back and overtaken.")
-    var reordering = "0"
+    @Option(help: "Probability that a datagram is held back and overtaken. (default: 0)")
+    var reordering: String?
 
-    @Option(help: "Share of the non-seed nodes that go down per virtual minute (half leave gracefully, half crash; they come back after 10-60 s, half with a fresh identity).")
-    var churn = "0"
+    @Option(help: "Share of the non-seed nodes that go down per virtual minute (half leave gracefully, half crash; they come back after 10-60 s, half with a fresh identity). (default: 0)")
+    var churn: String?
 
     @Option(help: "A partition that heals: share of nodes cut off, from..to (e.g. 50%@2m..5m). Repeatable.")
     var partition: [String] = []
@@ -55,14 +66,14 @@ struct SimCommand: ParsableCommand {
     @Option(help: "Non-seed nodes start spread over this window (default: 100 ms per node, at most 1m).")
     var join: String?
 
-    @Option(help: "Metrics sampling interval in virtual time.")
-    var sample = "10s"
+    @Option(help: "Metrics sampling interval in virtual time (wall time with --real). (default: 10s, 1s with --real)")
+    var sample: String?
 
-    @Option(help: "Host addresses: loopback (127.x.y.z) or public (20.x.y.z, subnet-diversity limits apply).")
-    var addresses = "loopback"
+    @Option(help: "Host addresses: loopback (127.x.y.z) or public (20.x.y.z, subnet-diversity limits apply). (default: loopback)")
+    var addresses: String?
 
-    @Option(help: "With --addresses public: hosts per /24 subnet.")
-    var hostsPerSubnet = 1
+    @Option(help: "With --addresses public: hosts per /24 subnet. (default: 1)")
+    var hostsPerSubnet: Int?
 
     @Option(help: "Settle time after the last heal or join before liveness is judged.")
     var settle = "1m"
@@ -73,7 +84,7 @@ struct SimCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of the summary table.")
     var json = false
 
-    @Option(help: "Write an SVG chart of the metrics over virtual time to this file.")
+    @Option(help: "Write an SVG chart of the metrics over virtual time (wall time with --real) to this file.")
     var plot: String?
 
     @Flag(help: "Print every node event to standard error.")
@@ -82,18 +93,32 @@ struct SimCommand: ParsableCommand {
     @Flag(help: "No progress lines on standard error.")
     var quiet = false
 
-    @Flag(help: "Run on the real reactor over loopback sockets (not available yet).")
+    @Flag(help: "Run the scenario on real loopback sockets, all nodes on one reactor in this process.")
     var real = false
+
+    @Option(help: "With --real: lookup slots per direction of every node (default: the configured 20, lowered to fit the descriptor limit; the seeds keep theirs when that still fits).")
+    var lookupSlots: Int?
+
+    @Option(help: "With --real: the address of host 0 (hosts get consecutive 127.x.y.z addresses). (default: 127.0.0.1)")
+    var firstAddress: String?
+
+    @Flag(help: "With --real: end at the first sample where every node is up, in one component, knowing a verified entry.")
+    var untilConverged = false
 
     func validate() throws {
         if real {
-            throw ValidationError(
-                "--real needs the reactor driver (KaryonsNode), which is not built yet; run without --real to use the virtual network")
+            try validateReal()
+        } else if lookupSlots != nil || firstAddress != nil || untilConverged {
+            throw ValidationError("--lookup-slots, --first-address and --until-converged need --real")
         }
         _ = try makeOptions()
     }
 
     func run() throws {
+        if real {
+            try runReal()
+            return
+        }
         let options = try makeOptions()
         CrashMessage.install("karyons sim crashed; seed \(options.seed); replay with:\n  \(options.commandLine)")
         let simulation = Simulation(options: options)
@@ -151,24 +176,25 @@ struct SimCommand: ParsableCommand {
                 options.nodes = nodes
             }
             options.seed = seed
-            options.duration = try SimulationOptions.parseDuration(duration)
-            options.loss = try SimulationOptions.parseProbability(loss)
-            options.latency = try SimulationOptions.parseLatency(latency)
-            options.jitter = try SimulationOptions.parseDuration(jitter)
-            options.duplication = try SimulationOptions.parseProbability(duplication)
-            options.reordering = try SimulationOptions.parseProbability(reordering)
-            options.churn = try SimulationOptions.parseProbability(churn)
+            options.duration = try SimulationOptions.parseDuration(duration ?? (real ? "3m" : "10m"))
+            options.loss = try SimulationOptions.parseProbability(loss ?? "0")
+            options.latency = try SimulationOptions.parseLatency(latency ?? "20ms..80ms")
+            options.jitter = try SimulationOptions.parseDuration(jitter ?? "5ms")
+            options.duplication = try SimulationOptions.parseProbability(duplication ?? "0")
+            options.reordering = try SimulationOptions.parseProbability(reordering ?? "0")
+            options.churn = try SimulationOptions.parseProbability(churn ?? "0")
             options.partitions = try partition.map { try SimulationOptions.parsePartition($0) }
             if let seeds {
                 guard seeds >= 1 else { throw ValidationError("--seeds must be at least 1") }
                 options.seedNodes = seeds
             }
             if let join { options.joinWindow = try SimulationOptions.parseDuration(join) }
-            options.sampleInterval = try SimulationOptions.parseDuration(sample)
+            options.sampleInterval = try SimulationOptions.parseDuration(sample ?? (real ? "1s" : "10s"))
             guard options.sampleInterval >= .milliseconds(100) else { throw ValidationError("--sample must be at least 100ms") }
-            switch addresses {
+            switch addresses ?? "loopback" {
             case "loopback": options.addresses = .loopback
             case "public":
+                let hostsPerSubnet = self.hostsPerSubnet ?? 1
                 guard (1...254).contains(hostsPerSubnet) else { throw ValidationError("--hosts-per-subnet must be in 1...254") }
                 options.addresses = .publicSubnets(hostsPerSubnet: hostsPerSubnet)
             default: throw ValidationError("--addresses must be loopback or public")

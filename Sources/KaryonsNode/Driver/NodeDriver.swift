@@ -43,11 +43,19 @@ public final class NodeDriver {
     private var isStopped = false
     /// A reusable buffer for encoding one refresh datagram.
     private var datagramBuffer = ByteWriter(capacity: RefreshDatagram.size)
+    /// The local address outgoing connections and the ephemeral refresh socket bind to (nil: the kernel's choice).
+    private let sourceAddress: IPAddress?
 
     /// Wraps `core`; nothing happens until `start()`.
-    public init(core: NodeCore, reactor: Reactor) {
+    ///
+    /// `sourceAddress`, when given, is the local address of every connection the node opens and of
+    /// its ephemeral datagram socket (for destinations of the same family). Many nodes on distinct
+    /// loopback addresses need it: the kernel would otherwise send from 127.0.0.1, and remotes
+    /// would record that address for every node.
+    public init(core: NodeCore, reactor: Reactor, sourceAddress: IPAddress? = nil) {
         self.core = core
         self.reactor = reactor
+        self.sourceAddress = sourceAddress
     }
 
     /// The node's identity.
@@ -64,6 +72,9 @@ public final class NodeDriver {
 
     /// The node's counters.
     public var statistics: NodeStatistics { core.statistics }
+
+    /// The core's safety problems (`NodeCore.checkInvariants()`; empty when all is well).
+    public func checkInvariants() -> [String] { core.checkInvariants() }
 
     /// The bound endpoint of a listener, once open.
     public func listeningEndpoint(_ kind: ListenerKind) -> Endpoint? {
@@ -136,8 +147,10 @@ public final class NodeDriver {
     private func connect(_ id: ConnectionID, to endpoint: Endpoint, timeout: Duration) {
         var options = TCPConnection.Options()
         options.connectTimeout = timeout
+        let destination = SocketAddress(endpoint)
+        options.localAddress = sourceSocketAddress(for: destination.family)
         do {
-            let connection = try TCPConnection.connect(to: SocketAddress(endpoint), on: reactor, options: options,
+            let connection = try TCPConnection.connect(to: destination, on: reactor, options: options,
                                                        delegate: self)
             connection.tag = Int(truncatingIfNeeded: id.rawValue)
             connections[id] = connection
@@ -197,9 +210,17 @@ public final class NodeDriver {
     private func datagramSocket(for family: SocketAddress.Family) -> UDPSocket? {
         if let socket = datagramSockets[family], !socket.isClosed { return socket }
         let any = family == .ipv4 ? SocketAddress.ipv4Any(port: 0) : SocketAddress.ipv6Any(port: 0)
-        guard let socket = try? UDPSocket.bind(to: any, reactor: reactor, delegate: self) else { return nil }
+        let local = sourceSocketAddress(for: family) ?? any
+        guard let socket = try? UDPSocket.bind(to: local, reactor: reactor, delegate: self) else { return nil }
         datagramSockets[family] = socket
         return socket
+    }
+
+    /// `sourceAddress` with port 0, when it is of `family`.
+    private func sourceSocketAddress(for family: SocketAddress.Family) -> SocketAddress? {
+        guard let sourceAddress else { return nil }
+        let address = SocketAddress(Endpoint(.tcp, address: sourceAddress, port: 0))
+        return address.family == family ? address : nil
     }
 
     private func stop() {

@@ -138,6 +138,10 @@ public final class TCPConnection: ReactorClient {
         /// How long `close(mode: .afterFlush)` may wait for the peer to take the queued bytes
         /// before the connection is reset.
         public var closeFlushTimeout: Duration = .seconds(10)
+        /// The local address an outbound connection binds to before connecting (port 0: any free
+        /// port); nil lets the kernel choose. On loopback the kernel picks 127.0.0.1 as the source of
+        /// every 127.x.y.z destination, so many nodes on distinct loopback addresses bind their own.
+        public var localAddress: SocketAddress?
 
         /// The defaults.
         public init() {}
@@ -200,8 +204,9 @@ public final class TCPConnection: ReactorClient {
     /// Starts connecting to `address`; the outcome arrives as `didConnect` or `didFailToConnect`
     /// (also for failures the kernel reports at once, such as a refused loopback connect).
     ///
-    /// Throws only when no attempt could start: no socket (for example `EMFILE`), or the reactor
-    /// has shut down. Bytes may be sent at once; they are written when the connection opens.
+    /// Throws only when no attempt could start: no socket (for example `EMFILE`),
+    /// `options.localAddress` cannot be bound, or the reactor has shut down. Bytes may be sent at
+    /// once; they are written when the connection opens.
     public static func connect(
         to address: SocketAddress, on reactor: Reactor, options: Options = Options(),
         delegate: any TCPConnectionDelegate
@@ -212,6 +217,20 @@ public final class TCPConnection: ReactorClient {
             descriptor = try Sys.socket(address.family, type: CEPOLL_SOCK_STREAM)
         } catch {
             throw .system(error)
+        }
+        if let local = options.localAddress {
+            do {
+                // The port is picked at connect, per destination, instead of one per bind (which
+                // would exhaust a source address's ports far sooner). Best effort: an old kernel
+                // without the option still binds.
+                if local.port == 0 {
+                    try? Sys.setOption(descriptor, level: Int32(IPPROTO_IP), name: IP_BIND_ADDRESS_NO_PORT, value: 1)
+                }
+                try Sys.bind(descriptor, to: local)
+            } catch {
+                Sys.close(descriptor)
+                throw .system(error)
+            }
         }
         var immediateFailure: SystemError?
         do {
