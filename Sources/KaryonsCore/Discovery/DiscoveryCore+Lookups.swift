@@ -31,6 +31,8 @@ extension DiscoveryCore {
             return
         case .succeeded(let learned):
             guard let session = sessions.remove(handle) else { return }
+            cx.statistics.lookupsSucceeded += 1
+            cx.statistics.lookupHops += session.hops
             cx.emit(.lookupSucceeded(session.endpoint, learned: learned))
         case .failed(let failure):
             guard let session = sessions.remove(handle) else { return }

@@ -20,7 +20,9 @@ extension DiscoveryCore {
     mutating func signalDials(_ cx: inout CoreContext) {
         for action in dialerActions {
             switch action {
-            case .dial(let endpoint, let expected): cx.signals.append(.dial(endpoint, expected: expected))
+            case .dial(let endpoint, let expected):
+                cx.statistics.dialsStarted += 1
+                cx.signals.append(.dial(endpoint, expected: expected))
             }
         }
         dialerActions.removeAll(keepingCapacity: true)

@@ -277,8 +277,10 @@ struct DiscoveryCore {
         switch signal {
         case .dial: preconditionFailure("BUG in Karyons: a dial signal was routed to discovery")
         case .dialFailed(let endpoint, let expected, let failure):
+            cx.statistics.count(dialFailure: failure.kind)
             dialer.dialFailed(endpoint, expected: expected, failure, now: cx.now, table: &table, rng: &rng)
         case .peerAdded(let peer, let dialled):
+            if peer.direction == .outbound && dialled != nil { cx.statistics.dialsSucceeded += 1 }
             dialer.peerAdded(peer, dialled: dialled, now: cx.now, table: &table)
         case .peerRemoved(let peer, let dialled):
             dialer.peerRemoved(peer, dialled: dialled, now: cx.now, table: &table, rng: &rng)
