@@ -37,7 +37,10 @@ extension DiscoveryCore {
         case .failed(let failure):
             guard let session = sessions.remove(handle) else { return }
             cx.emit(.lookupFailed(session.endpoint, reason: "\(failure)"))
-            if let responderID = session.responderID { table.markFailed(responderID, now: cx.now) }
+            // A responder out of lookup slots is alive: only other failures count against it.
+            if let responderID = session.responderID, failure != .remoteShutdown(.noFreeSlot) {
+                table.markFailed(responderID, now: cx.now)
+            }
         }
         _ = seeding.sessionEnded()
     }
@@ -149,8 +152,12 @@ extension DiscoveryCore {
 
     mutating func respond(to message: LookupMessage, on id: ConnectionID, _ cx: inout CoreContext) {
         guard var responder = responders[id] else { return }
-        let action = responder.received(message, table: table)
+        var action = responder.received(message, table: table)
         responders[id] = responder
+        if case .reply(.peers(let records)) = action, case .findPeer(let target) = message {
+            let limit = min(max(0, configuration.discovery.peersPerReplyMax), WireLimits.peersCountMax)
+            action = .reply(.peers(introductions.mix(into: records, target: target, limit: limit)))
+        }
         apply(action, responder: id, &cx)
     }
 
@@ -158,7 +165,9 @@ extension DiscoveryCore {
         switch action {
         case .wait: break
         case .reply(let message): cx.send(message, on: id)
-        case .learn(let record): learn(record, &cx)
+        case .learn(let record):
+            introductions.remember(record)
+            learn(record, &cx)
         case .close(let reason, let isViolation):
             responders[id] = nil
             if isViolation { cx.statistics.protocolViolations += 1 }
@@ -176,11 +185,36 @@ extension DiscoveryCore {
             break
         case .replaced(let evicted):
             cx.emit(.entryEvicted(evicted.id))
-        case .exists, .ignored, .restricted:
+        case .restricted(.bucket):
+            guard replaceRefusedEntry(sharingSubnetWith: record, &cx) else { return }
+        case .exists, .ignored, .restricted(.table):
             return
         }
         cx.emit(.entryAdded(record, .unverified))
         refresh.learned(record.id)
+    }
+
+    /// `record` is refused by the one-per-bucket subnet limit. If the entry holding its subnet's
+    /// place in that bucket refused our dial for lack of a slot lately (it cools down in the
+    /// dialer), it gives its place to `record`: a full node is of no use to the dialer, and with
+    /// one entry per subnet and bucket it would otherwise keep every other node of its subnet out
+    /// of the table. Returns true when `record` is in.
+    private mutating func replaceRefusedEntry(sharingSubnetWith record: PeerRecord, _ cx: inout CoreContext) -> Bool {
+        guard !record.address.isLoopback, let bucket = table.bucketIndex(of: record.id) else { return false }
+        let subnet = record.address.diversitySubnet
+        let victim = dialer.coolDowns.keys.sorted().first { id in
+            guard let entry = table.entry(for: id), entry.status != .connected,
+                !entry.record.address.isLoopback else { return false }
+            return table.bucketIndex(of: id) == bucket && entry.record.address.diversitySubnet == subnet
+        }
+        guard let victim, let evicted = table.remove(victim) else { return false }
+        guard table.add(record, status: .unverified, now: cx.now).isInserted else {
+            // Another limit holds: put the old entry back as it was seen (it answered us lately).
+            _ = table.add(evicted.record, status: .verified, now: evicted.lastSeen)
+            return false
+        }
+        cx.emit(.entryEvicted(victim))
+        return true
     }
 
     /// A table entry answered us directly.

@@ -57,6 +57,8 @@ struct DiscoveryCore {
     /// Exchanges holding a lookup slot (started, not finished).
     var activeExchanges = 0
     var sessions = SlotTable<LookupSession>()
+    /// Nodes that introduced themselves to our responders lately, passed on in Peers replies.
+    var introductions = Introductions()
 
     // Upkeep.
     var seeding: Seeding
@@ -145,6 +147,7 @@ struct DiscoveryCore {
         for timer in [DiscoveryTimer.seeding, .refresh, .dialer] { cx.deadlines.cancel(.discovery(timer)) }
         refresh.stop()
         dialer.stop()
+        introductions.removeAll()
         seeding = Seeding(configuration: configuration.discovery)
     }
 
@@ -280,7 +283,10 @@ struct DiscoveryCore {
             cx.statistics.count(dialFailure: failure.kind)
             dialer.dialFailed(endpoint, expected: expected, failure, now: cx.now, table: &table, rng: &rng)
         case .peerAdded(let peer, let dialled):
-            if peer.direction == .outbound && dialled != nil { cx.statistics.dialsSucceeded += 1 }
+            if peer.direction == .outbound && dialled != nil {
+                cx.statistics.dialsSucceeded += 1
+                seeding.progressed()
+            }
             dialer.peerAdded(peer, dialled: dialled, now: cx.now, table: &table)
         case .peerRemoved(let peer, let dialled):
             dialer.peerRemoved(peer, dialled: dialled, now: cx.now, table: &table, rng: &rng)

@@ -6,8 +6,9 @@
 /// and nothing to dial (`starved`), it waits `seedingBackoffBase`, doubling after every pass that
 /// leaves it still starved up to `seedingInterval`, and seeds again — forever: a node never gives
 /// up, whether its seeds were down at start or its table emptied later (RELIABILITY.md
-/// scenario 44). As soon as something is dialable again (`satisfied`), the wait is dropped and the
-/// backoff starts over.
+/// scenario 44). Only full outbound slots (`satisfied`) drop a planned pass and start the backoff
+/// over: a node whose dials keep failing (remotes full, pacing) seeds at the backoff's pace, never
+/// after every dial.
 struct Seeding {
     /// Where seeding stands.
     enum State: Hashable {
@@ -54,6 +55,12 @@ struct Seeding {
     mutating func satisfied() {
         backoff.reset()
         if case .backingOff = state { state = .idle }
+    }
+
+    /// A dial connected: the node is getting somewhere, so the next starved wait starts from the
+    /// base again (a planned pass keeps its time).
+    mutating func progressed() {
+        backoff.reset()
     }
 
     /// Starts a pass now (at start, or when the wait is over); false if one is running.
