@@ -35,12 +35,19 @@ enum DialerFill: Hashable {
 /// lack of a slot (Shutdown(noFreeSlot): its inbound slots or its per-subnet cap are full) is not
 /// retried: in a full bucket its entry is marked failed at once (so a newly learned entry may take
 /// its place) and it cools down for `dialRefusedCoolDown` (jittered by ±50%, at most `coolDownsMax`
-/// entries at once), so that a lookup verifying it again does not make it a candidate at once. After any failed table dial that may be the network's doing (connect and
+/// entries at once), so that a lookup verifying it again does not make it a candidate at once; when
+/// the cool-down ends, an entry still failed only by that refusal is verified again (it answered). After any failed table dial that may be the network's doing (connect and
 /// handshake failures, a remote refusal) new table dials are paced: the next waits a gap that
 /// starts at `dialPacingBase` and doubles with each consecutive failure up to `dialPacingMax`
 /// (jittered by ±50%), and while failures keep coming only one new entry is dialled per gap. A dial
 /// that connects ends the pacing. Duplicates, self dials and our own lack of a slot are nobody's
 /// fault and pace nothing (a simultaneous open ends in a duplicate on one side by design).
+///
+/// Spares. Buckets keep their live entries, so a node whose table holds only nodes it is already
+/// connected to (or that are full) cannot take in the nodes its lookups find — after a partition,
+/// the other side. The records its lookups returned that the table had no room for are kept as
+/// spares (the newest `sparesMax`), and dialled, with the ID they claim expected, only when the
+/// table offers nothing to dial; a spare is taken for one dial (with its retries), whatever the outcome.
 ///
 /// Every slot is accounted for from the `.dial` request until the peer half reports
 /// `.dialFailed` or `.peerRemoved` for it; `usedSlots` never exceeds `slotsMax`.
@@ -121,8 +128,17 @@ struct Dialer {
     /// table holds at most 640 entries and few refuse at once, so this bounds memory, not behaviour).
     static let coolDownsMax = 256
 
+    /// Records learned from lookups that the table had no room for, newest last (at most
+    /// `sparesMax`): dialled only when the table offers nothing to dial (see the type).
+    private(set) var spares: [PeerRecord] = []
+    /// Spare records kept.
+    static let sparesMax = 16
+
     /// Entries the remote refused for lack of a slot, each until its cool-down ends.
     private(set) var coolDowns: [PeerID: Instant] = [:]
+    /// Cooling entries that were verified until their refusal marked them failed (a subset of
+    /// `coolDowns`): verified again when the cool-down ends, if nothing else failed meanwhile.
+    private(set) var failedByRefusal: Set<PeerID> = []
     /// Table dials failed in a row since the last one that connected (drives the pacing gap).
     private(set) var consecutiveFailures = 0
     /// While pacing, no new table entry is dialled before this instant.
@@ -178,7 +194,7 @@ struct Dialer {
             if consecutiveFailures > 0, let nextDialAt, now < nextDialAt {
                 return mayHaveCandidate(in: table) ? .paced : .starved
             }
-            guard let record = pickCandidate(table: table, rng: &rng) else { return .starved }
+            guard let record = pickCandidate(table: table, rng: &rng) ?? takeSpare() else { return .starved }
             let endpoint = Endpoint.tcp(record.address, record.port)
             tableDials.append(TableDial(
                 endpoint: endpoint, id: record.id, attempt: 1, retryAt: nil,
@@ -220,9 +236,26 @@ struct Dialer {
         return records.isEmpty ? nil : records[rng.index(below: records.count)]
     }
 
-    /// False when every verified entry is one we dial or that dialled us, so a draw would find
-    /// nothing: counted without drawing or allocating, because the node asks after every event.
+    /// A learned record the table had no room for: kept as a spare (see the type).
+    mutating func offerSpare(_ record: PeerRecord) {
+        guard !spares.contains(where: { $0.id == record.id }) else { return }
+        if spares.count >= Self.sparesMax { spares.removeFirst(spares.count - Self.sparesMax + 1) }
+        spares.append(record)
+    }
+
+    /// The newest spare not excluded (spares found excluded are dropped).
+    private mutating func takeSpare() -> PeerRecord? {
+        while let record = spares.popLast() {
+            if !isExcluded(record) { return record }
+        }
+        return nil
+    }
+
+    /// False when every verified entry is one we dial or that dialled us, and there is no spare, so
+    /// a draw would find nothing: counted without drawing or allocating, because the node asks
+    /// after every event.
     func mayHaveCandidate(in table: RoutingTable) -> Bool {
+        if !spares.isEmpty { return true }
         let dialable = table.count(matching: .dialable)
         guard dialable > 0 else { return false }
         var excluded = 0
@@ -245,9 +278,16 @@ struct Dialer {
     }
 
     /// Backoffs that ended: table dials are attempted again; manual peers become ready for `fill`;
-    /// ended cool-downs are forgotten.
-    mutating func timeout(now: Instant, actions: inout [DialerAction]) {
-        if coolDowns.values.contains(where: { $0 <= now }) { coolDowns = coolDowns.filter { $0.value > now } }
+    /// ended cool-downs are forgotten, and an entry their refusal marked failed is verified again
+    /// (a refusal is an answer: the node is alive) unless it failed otherwise meanwhile.
+    mutating func timeout(now: Instant, table: inout RoutingTable, actions: inout [DialerAction]) {
+        if coolDowns.values.contains(where: { $0 <= now }) {
+            for (id, until) in coolDowns where until <= now {
+                coolDowns[id] = nil
+                guard failedByRefusal.remove(id) != nil, let entry = table.entry(for: id) else { continue }
+                if entry.status == .failed && entry.failureCount == 1 { table.markVerified(id, now: entry.lastSeen) }
+            }
+        }
         if let nextDialAt, nextDialAt <= now { self.nextDialAt = nil }  // The gap is over: `fill` may dial.
         for index in tableDials.indices {
             guard let retryAt = tableDials[index].retryAt, retryAt <= now else { continue }
@@ -300,8 +340,10 @@ struct Dialer {
             // otherwise keep naming the same saturated nodes) and we stop sharing it; in a bucket
             // with room nothing is gained by that.
             tableDials.remove(at: index)
-            if table.bucketIndex(of: dial.id).map({ table.occupancy(ofBucket: $0) >= RoutingTable.bucketEntriesMax }) == true {
-                table.markFailed(dial.id, now: now)
+            if table.bucketIndex(of: dial.id).map({ table.occupancy(ofBucket: $0) >= RoutingTable.bucketEntriesMax }) == true,
+                table.markFailed(dial.id, now: now) == 1
+            {
+                failedByRefusal.insert(dial.id)
             }
             paceAfterFailure(now: now, rng: &rng)
             coolDown(dial.id, until: now + jittered(settings.refusedCoolDown, rng: &rng))
@@ -370,7 +412,9 @@ struct Dialer {
         manualPeers = []
         inboundPeers = []
         selfEndpoints = []
+        spares = []
         coolDowns = [:]
+        failedByRefusal = []
         consecutiveFailures = 0
         nextDialAt = nil
     }
@@ -387,6 +431,7 @@ struct Dialer {
             let soonest = coolDowns.min(by: { ($0.value, $0.key) < ($1.value, $1.key) })?.key
         {
             coolDowns.removeValue(forKey: soonest)
+            failedByRefusal.remove(soonest)
         }
         coolDowns[id] = until
     }

@@ -8,7 +8,9 @@ extension DiscoveryCore {
     /// bootstrap endpoint in random order.
     mutating func runSeedingPass(_ cx: inout CoreContext) {
         let plan = Seeding.plan(
-            table: table, bootstrap: configuration.bootstrapPeers, ownLookupEndpoint: boundLookupEndpoint, rng: &rng)
+            table: table, bootstrap: configuration.bootstrapPeers, ownLookupEndpoint: boundLookupEndpoint,
+            throughBootstrap: seeding.isBootstrapDue(now: cx.now), rng: &rng)
+        if plan.contains(where: { $0.responderID == nil }) { seeding.bootstrapPassBegan(now: cx.now) }
         _ = seeding.passPlanned(sessions: plan.count)  // Nothing to seed through ends the pass at once.
         for (endpoint, responderID) in plan { startSession(through: endpoint, responderID: responderID, &cx) }
     }
@@ -186,8 +188,14 @@ extension DiscoveryCore {
         case .replaced(let evicted):
             cx.emit(.entryEvicted(evicted.id))
         case .restricted(.bucket):
-            guard replaceRefusedEntry(sharingSubnetWith: record, &cx) else { return }
-        case .exists, .ignored, .restricted(.table):
+            guard replaceRefusedEntry(sharingSubnetWith: record, &cx) else {
+                dialer.offerSpare(record)
+                return
+            }
+        case .ignored(.bucketFull), .restricted(.table):
+            dialer.offerSpare(record)
+            return
+        case .exists, .ignored(.ownKey):
             return
         }
         cx.emit(.entryAdded(record, .unverified))

@@ -253,7 +253,7 @@ struct DiscoveryCore {
             applyRefreshActions(&cx)
         case .dialer:
             dialerActions.removeAll(keepingCapacity: true)
-            dialer.timeout(now: cx.now, actions: &dialerActions)
+            dialer.timeout(now: cx.now, table: &table, actions: &dialerActions)
             signalDials(&cx)
         case .exchange(let handle):
             guard let exchange = exchanges[handle] else { break }

@@ -22,10 +22,30 @@ struct Seeding {
 
     private(set) var state = State.idle
     private var backoff: Backoff
+    /// How often a pass goes through the bootstrap nodes even though the table has entries to
+    /// seed through (the seeding interval).
+    let bootstrapInterval: Duration
+    /// When the last pass through the bootstrap nodes began.
+    private(set) var lastBootstrapPass: Instant?
 
     init(configuration: NodeConfiguration.Discovery) {
         let base = configuration.seedingBackoffBase
         backoff = Backoff(base: base, max: max(base, configuration.seedingInterval))
+        bootstrapInterval = max(base, configuration.seedingInterval)
+    }
+
+    /// True when the next pass should go through the bootstrap nodes, whatever the table holds:
+    /// none went through them for `bootstrapInterval`. A table fed only by its own side of a
+    /// partition never learns of the other side again; the bootstrap nodes are the one outside
+    /// view a node is configured with (see `DiscoveryCore`'s partition note).
+    func isBootstrapDue(now: Instant) -> Bool {
+        guard let lastBootstrapPass else { return true }
+        return now.duration(since: lastBootstrapPass) >= bootstrapInterval
+    }
+
+    /// A pass through the bootstrap nodes began.
+    mutating func bootstrapPassBegan(now: Instant) {
+        lastBootstrapPass = now
     }
 
     /// When `timeout(now:)` is due.
@@ -91,11 +111,14 @@ struct Seeding {
     }
 
     /// The endpoints of one pass, with the responder ID when known: one random shareable entry,
-    /// else every bootstrap endpoint (except `ownLookupEndpoint`) in random order.
+    /// else (or when `throughBootstrap` and there is one) every bootstrap endpoint (except
+    /// `ownLookupEndpoint`) in random order.
     static func plan(
-        table: RoutingTable, bootstrap: [Endpoint], ownLookupEndpoint: Endpoint?, rng: inout SplitMix64
+        table: RoutingTable, bootstrap: [Endpoint], ownLookupEndpoint: Endpoint?, throughBootstrap: Bool = false,
+        rng: inout SplitMix64
     ) -> [(endpoint: Endpoint, responderID: PeerID?)] {
-        if let entry = table.randomEntry(matching: .shareable, using: &rng) {
+        let hasBootstrap = bootstrap.contains { Endpoint.tcp($0.address, $0.port) != ownLookupEndpoint }
+        if !(throughBootstrap && hasBootstrap), let entry = table.randomEntry(matching: .shareable, using: &rng) {
             return [(Endpoint.tcp(entry.address, entry.discoveryPort), entry.id)]
         }
         var endpoints: [Endpoint] = []
