@@ -4,13 +4,16 @@
 extension DiscoveryCore {
     // MARK: Seeding passes and sessions
 
-    /// Runs one seeding pass: a session through a random shareable entry, or through every
-    /// bootstrap endpoint in random order.
+    /// Runs one seeding pass: a session through a random shareable entry, or through the
+    /// bootstrap endpoints in random order, one at a time: the next only if the session through
+    /// the previous failed (every joining node asking every seed at once is what overloads seeds).
     mutating func runSeedingPass(_ cx: inout CoreContext) {
-        let plan = Seeding.plan(
+        var plan = Seeding.plan(
             table: table, bootstrap: configuration.bootstrapPeers, ownLookupEndpoint: boundLookupEndpoint,
             throughBootstrap: seeding.isBootstrapDue(now: cx.now), rng: &rng)
         if plan.contains(where: { $0.responderID == nil }) { seeding.bootstrapPassBegan(now: cx.now) }
+        bootstrapFallbacks = plan.count > 1 ? Array(plan.dropFirst().map(\.endpoint)) : []
+        plan.removeLast(max(0, plan.count - 1))
         _ = seeding.passPlanned(sessions: plan.count)  // Nothing to seed through ends the pass at once.
         for (endpoint, responderID) in plan { startSession(through: endpoint, responderID: responderID, &cx) }
     }
@@ -33,6 +36,7 @@ extension DiscoveryCore {
             return
         case .succeeded(let learned):
             guard let session = sessions.remove(handle) else { return }
+            bootstrapFallbacks = []
             cx.statistics.lookupsSucceeded += 1
             cx.statistics.lookupHops += session.hops
             cx.emit(.lookupSucceeded(session.endpoint, learned: learned))
@@ -42,6 +46,11 @@ extension DiscoveryCore {
             // A responder out of lookup slots is alive: only other failures count against it.
             if let responderID = session.responderID, failure != .remoteShutdown(.noFreeSlot) {
                 table.markFailed(responderID, now: cx.now)
+            }
+            if !bootstrapFallbacks.isEmpty {
+                // The pass goes on through the next bootstrap endpoint (still one session).
+                startSession(through: bootstrapFallbacks.removeFirst(), responderID: nil, &cx)
+                return
             }
         }
         _ = seeding.sessionEnded()

@@ -57,6 +57,8 @@ struct DiscoveryCore {
     /// Exchanges holding a lookup slot (started, not finished).
     var activeExchanges = 0
     var sessions = SlotTable<LookupSession>()
+    /// Bootstrap endpoints the running seeding pass tries next if its session fails, in order.
+    var bootstrapFallbacks: [Endpoint] = []
     /// Nodes that introduced themselves to our responders lately, passed on in Peers replies.
     var introductions = Introductions()
 
@@ -148,6 +150,7 @@ struct DiscoveryCore {
         refresh.stop()
         dialer.stop()
         introductions.removeAll()
+        bootstrapFallbacks = []
         seeding = Seeding(configuration: configuration.discovery)
     }
 
