@@ -67,7 +67,7 @@ struct Dialer {
             let discovery = configuration.discovery
             refusedCoolDown = discovery.dialRefusedCoolDown
             pacingBase = discovery.dialPacingBase
-            pacingMax = max(discovery.dialPacingBase, discovery.dialPacingMax)
+            pacingMax = discovery.dialPacingMax == .zero ? .zero : max(discovery.dialPacingBase, discovery.dialPacingMax)
             slotsMax = max(0, configuration.slots.outbound)
             attempts = max(1, configuration.peers.connectRetries)
             backoffBase = configuration.peers.connectBackoffBase
@@ -419,8 +419,9 @@ struct Dialer {
         nextDialAt = nil
     }
 
-    /// One more failed table dial: new dials wait the (grown) pacing gap.
+    /// One more failed table dial: new dials wait the (grown) pacing gap (no pacing with a zero max).
     private mutating func paceAfterFailure(now: Instant, rng: inout SplitMix64) {
+        guard settings.pacingMax > .zero else { return }
         consecutiveFailures += 1
         let until = now + pacingGap(rng: &rng)
         nextDialAt = max(nextDialAt ?? until, until)

@@ -4,15 +4,20 @@
 extension DiscoveryCore {
     // MARK: Seeding passes and sessions
 
-    /// Runs one seeding pass: a session through a random shareable entry, or through the
-    /// bootstrap endpoints in random order, one at a time: the next only if the session through
-    /// the previous failed (every joining node asking every seed at once is what overloads seeds).
+    /// Sessions a pass through table entries may start after a failed one.
+    static let entryFallbacksMax = 2
+
+    /// Runs one seeding pass: a session through a random shareable entry (another one, up to
+    /// `entryFallbacksMax` times, when it fails), or through the bootstrap endpoints in random
+    /// order, one at a time: the next only if the session through the previous failed (every
+    /// joining node asking every seed at once is what overloads seeds).
     mutating func runSeedingPass(_ cx: inout CoreContext) {
         var plan = Seeding.plan(
             table: table, bootstrap: configuration.bootstrapPeers, ownLookupEndpoint: boundLookupEndpoint,
             throughBootstrap: seeding.isBootstrapDue(now: cx.now), rng: &rng)
         if plan.contains(where: { $0.responderID == nil }) { seeding.bootstrapPassBegan(now: cx.now) }
         bootstrapFallbacks = plan.count > 1 ? Array(plan.dropFirst().map(\.endpoint)) : []
+        entryFallbacksLeft = Self.entryFallbacksMax
         plan.removeLast(max(0, plan.count - 1))
         _ = seeding.passPlanned(sessions: plan.count)  // Nothing to seed through ends the pass at once.
         for (endpoint, responderID) in plan { startSession(through: endpoint, responderID: responderID, &cx) }
@@ -50,6 +55,15 @@ extension DiscoveryCore {
             if !bootstrapFallbacks.isEmpty {
                 // The pass goes on through the next bootstrap endpoint (still one session).
                 startSession(through: bootstrapFallbacks.removeFirst(), responderID: nil, &cx)
+                return
+            }
+            if session.responderID != nil, entryFallbacksLeft > 0,
+                let entry = table.randomEntry(matching: .shareable, using: &rng)
+            {
+                // The entry is gone or busy: the pass goes on through another one (it was marked
+                // failed unless busy, so it is not drawn again at once).
+                entryFallbacksLeft -= 1
+                startSession(through: .tcp(entry.address, entry.discoveryPort), responderID: entry.id, &cx)
                 return
             }
         }
@@ -167,7 +181,11 @@ extension DiscoveryCore {
         responders[id] = responder
         if case .reply(.peers(let records)) = action, case .findPeer(let target) = message {
             let limit = min(max(0, configuration.discovery.peersPerReplyMax), WireLimits.peersCountMax)
-            action = .reply(.peers(introductions.mix(into: records, target: target, limit: limit)))
+            let table = self.table
+            action = .reply(.peers(introductions.mix(into: records, target: target, limit: limit) { record in
+                guard let status = table.entry(for: record.id)?.status else { return false }
+                return status == .unverified || status == .failed
+            }))
         }
         apply(action, responder: id, &cx)
     }

@@ -59,6 +59,8 @@ struct DiscoveryCore {
     var sessions = SlotTable<LookupSession>()
     /// Bootstrap endpoints the running seeding pass tries next if its session fails, in order.
     var bootstrapFallbacks: [Endpoint] = []
+    /// Further table entries the running seeding pass may try after a failed session.
+    var entryFallbacksLeft = 0
     /// Nodes that introduced themselves to our responders lately, passed on in Peers replies.
     var introductions = Introductions()
 
@@ -288,7 +290,7 @@ struct DiscoveryCore {
         case .peerAdded(let peer, let dialled):
             if peer.direction == .outbound && dialled != nil {
                 cx.statistics.dialsSucceeded += 1
-                seeding.progressed()
+                seeding.progressed(now: cx.now, rng: &rng)
             }
             dialer.peerAdded(peer, dialled: dialled, now: cx.now, table: &table)
         case .peerRemoved(let peer, let dialled):

@@ -11,7 +11,9 @@
 /// /24, IPv6 /64; loopback exempt), the newest kept; at most `perReplyMax` of a reply's records
 /// are introductions, replacing its farthest ones, and the requester learns them unverified
 /// (pinged before they are dialled or shared), like any relayed record. The record's address is
-/// the one our listener observed, never the one claimed.
+/// the one our listener observed, never the one claimed. An introduction our own table holds as
+/// unverified or failed is withheld: the table's verdict comes first (RELIABILITY.md 33 — only
+/// records the table cannot hold are passed on unpinged, first-hand from a TCP connection).
 struct Introductions {
     /// Records remembered.
     static let recordsMax = 16
@@ -32,10 +34,15 @@ struct Introductions {
     /// `reply` (the table's nearest records to `target`, nearest first) with up to `perReplyMax`
     /// of the newest introductions it lacks (never the target) added, replacing its farthest
     /// records so that it stays within `limit` records.
-    func mix(into reply: [PeerRecord], target: PeerID, limit: Int) -> [PeerRecord] {
+    /// Records `isWithheld` rejects are left out.
+    func mix(
+        into reply: [PeerRecord], target: PeerID, limit: Int, isWithheld: (PeerRecord) -> Bool = { _ in false }
+    ) -> [PeerRecord] {
         var picked: [PeerRecord] = []
         for record in records.reversed() where picked.count < min(Self.perReplyMax, limit) {
-            guard record.id != target, !reply.contains(where: { $0.id == record.id }) else { continue }
+            guard record.id != target, !reply.contains(where: { $0.id == record.id }), !isWithheld(record) else {
+                continue
+            }
             picked.append(record)
         }
         guard !picked.isEmpty else { return reply }

@@ -77,10 +77,14 @@ struct Seeding {
         if case .backingOff = state { state = .idle }
     }
 
-    /// A dial connected: the node is getting somewhere, so the next starved wait starts from the
-    /// base again (a planned pass keeps its time).
-    mutating func progressed() {
+    /// A dial connected: the node is getting somewhere (its table has live entries to seed
+    /// through), so the backoff starts over and a planned pass comes no later than the base wait.
+    mutating func progressed(now: Instant, rng: inout SplitMix64) {
         backoff.reset()
+        if case .backingOff(let until) = state {
+            let soon = now + backoff.nextDelay(using: &rng)
+            if soon < until { state = .backingOff(until: soon) }
+        }
     }
 
     /// Starts a pass now (at start, or when the wait is over); false if one is running.

@@ -171,6 +171,7 @@ public struct NodeConfiguration: Hashable, Sendable {
         public var dialRefusedCoolDown: Duration = .seconds(60)
         /// Pacing of new table dials after failed ones: the gap starts at the base, doubles with each
         /// consecutive failure up to the max (±50% jitter), and ends with the next dial that connects.
+        /// A zero max turns pacing off.
         public var dialPacingBase: Duration = .milliseconds(250)
         public var dialPacingMax: Duration = .seconds(4)
         public init() {}
