@@ -28,7 +28,7 @@ struct DialingScenarioTests {
     /// split peer graph.
     @Test("public addresses, 6 hosts per subnet: one component, few refused dials", arguments: [UInt64(1), 3])
     func publicSubnets(seed: UInt64) {
-        var options = options(nodes: 30, seed: seed, duration: .seconds(180))
+        var options = options(nodes: 30, seed: seed, duration: .seconds(120))
         options.addresses = .publicSubnets(hostsPerSubnet: 6)
         let report = Simulation(options: options).run()
         #expect(report.violations.isEmpty, "seed \(seed): \(report.violations)")
@@ -49,7 +49,7 @@ struct DialingScenarioTests {
     @Test("partition 50% for 2 minutes: one component within two seeding cycles of the heal",
           arguments: [UInt64(1), 2])
     func partitionHeals(seed: UInt64) throws {
-        var options = options(nodes: 30, seed: seed, duration: .seconds(300))
+        var options = options(nodes: 30, seed: seed, duration: .seconds(240))
         options.partitions = [try SimulationOptions.parsePartition("50%@1m..3m")]
         let report = Simulation(options: options).run()
         #expect(report.violations.isEmpty, "seed \(seed): \(report.violations)")
@@ -67,7 +67,7 @@ struct DialingScenarioTests {
     /// 10% loss and 80 ms latency on every link: lookups (seeding sessions) succeed at >= 99%.
     @Test("10% loss, 80 ms latency: lookups succeed at 99% or more", arguments: [UInt64(1), 2])
     func lossyLookups(seed: UInt64) {
-        var options = options(nodes: 30, seed: seed, duration: .seconds(180))
+        var options = options(nodes: 20, seed: seed, duration: .seconds(120))
         options.loss = 0.1
         options.latency = .milliseconds(80)...Duration.milliseconds(80)
         let report = Simulation(options: options).run()
@@ -81,7 +81,7 @@ struct DialingScenarioTests {
     /// Churn on a network that must keep redialling: the pacing never stalls refilling.
     @Test("churn 10%/min: the rest stays connected without a dial storm", arguments: [UInt64(5)])
     func churnWithoutStorm(seed: UInt64) {
-        var options = options(nodes: 30, seed: seed, duration: .seconds(180))
+        var options = options(nodes: 20, seed: seed, duration: .seconds(150))
         options.churn = 0.1
         let report = Simulation(options: options).run()
         #expect(report.violations.isEmpty, "seed \(seed): \(report.violations)")
