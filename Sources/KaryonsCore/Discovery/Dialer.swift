@@ -366,6 +366,18 @@ struct Dialer {
         }
     }
 
+    /// True when the dialer will dial `endpoint` again by itself: a table dial backing off before
+    /// its next attempt, or a manual peer waiting for its redial.
+    func willRedial(_ endpoint: Endpoint, expected: PeerID?) -> Bool {
+        if let expected {
+            return tableDials.contains { $0.endpoint == endpoint && $0.id == expected && $0.retryAt != nil }
+        }
+        return manualPeers.contains { peer in
+            guard peer.endpoint == endpoint, case .waiting = peer.state else { return false }
+            return true
+        }
+    }
+
     /// A peer joined the pool.
     mutating func peerAdded(_ peer: PeerInfo, dialled: Endpoint?, now: Instant, table: inout RoutingTable) {
         guard peer.direction == .outbound, let dialled else {

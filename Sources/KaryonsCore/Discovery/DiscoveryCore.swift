@@ -287,6 +287,10 @@ struct DiscoveryCore {
         case .dialFailed(let endpoint, let expected, let failure):
             cx.statistics.count(dialFailure: failure.kind)
             dialer.dialFailed(endpoint, expected: expected, failure, now: cx.now, table: &table, rng: &rng)
+            if case .connectFailed(let connectFailure) = failure {
+                let willRetry = dialer.willRedial(endpoint, expected: expected)
+                cx.emit(.connectFailed(.peer, endpoint, connectFailure, willRetry: willRetry))
+            }
         case .peerAdded(let peer, let dialled):
             if peer.direction == .outbound && dialled != nil {
                 cx.statistics.dialsSucceeded += 1

@@ -148,6 +148,27 @@ import Testing
         #expect(dialer.nextDialAt! > gapEnd)
     }
 
+    /// `willRedial` (the `willRetry` of the `.connectFailed` event): true while a table dial backs
+    /// off before its next attempt or a manual peer waits for its redial, false after the last attempt.
+    @Test mutating func willRedialTellsWhetherTheDialerDialsAgain() throws {
+        var configuration = NodeConfiguration()
+        configuration.slots.outbound = 1
+        configuration.peers.connectRetries = 2
+        dialer = Dialer(settings: Dialer.Settings(configuration))
+        add(1...1)
+        _ = fill(at: ms(0))
+        fail(1, .connectFailed(.refused), at: ms(10))
+        #expect(dialer.willRedial(Self.endpoint(1), expected: Fixture.peerID(1)))
+        #expect(timeout(at: try #require(dialer.tableDials.first?.retryAt)).count == 1)
+        fail(1, .connectFailed(.refused), at: ms(2_000))
+        #expect(!dialer.willRedial(Self.endpoint(1), expected: Fixture.peerID(1)))
+        let manual = Endpoint.tcp(.v4(0x0A00_0009), 4000)
+        dialer.addManual(manual)
+        _ = fill(at: ms(2_001))
+        dialer.dialFailed(manual, expected: nil, .connectFailed(.timedOut), now: ms(2_002), table: &table, rng: &rng)
+        #expect(dialer.willRedial(manual, expected: nil))
+    }
+
     /// Duplicates and self dials are nobody's fault: no pacing, no cool-down.
     @Test mutating func duplicatesAndSelfDialsDoNotPace() throws {
         useSlots(2)
