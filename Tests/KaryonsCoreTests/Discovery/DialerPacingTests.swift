@@ -45,7 +45,8 @@ import Testing
     }
 
     /// Refused for lack of a slot, in a bucket with room: the slot is freed at once, the entry is
-    /// neither retried nor marked failed, it cools down for 30-90 s, and new dials wait a gap.
+    /// neither retried nor marked failed, it cools down (`dialRefusedCoolDown` ± 50%), and new
+    /// dials wait a gap.
     @Test mutating func aRemoteRefusalIsNotRetriedAndCoolsDown() throws {
         useSlots(1)
         add(1...3)
@@ -56,7 +57,9 @@ import Testing
         #expect(dialer.usedSlots == 0 && dialer.tableDials.isEmpty)
         #expect(table.entry(for: Fixture.peerID(refused))?.status == .verified)
         let until = try #require(dialer.coolDowns[Fixture.peerID(refused)])
-        #expect(until >= ms(30_100) && until < ms(90_100))
+        let coolDown = NodeConfiguration().discovery.dialRefusedCoolDown
+        #expect(until >= ms(100) + Duration(nanoseconds: coolDown.nanoseconds / 2)
+            && until < ms(100) + Duration(nanoseconds: coolDown.nanoseconds * 3 / 2))  // ± 50%.
         let gapEnd = try #require(dialer.nextDialAt)
         #expect(gapEnd >= ms(225) && gapEnd < ms(475))  // 250 ms ± 50%.
         #expect(dialer.deadline == gapEnd)
@@ -93,7 +96,9 @@ import Testing
         let refused = dialled(fill(at: ms(0)).1)[0]
         fail(refused, Self.remoteFull, at: ms(50))
         table.markFailed(Fixture.peerID(refused), now: ms(60))
-        _ = timeout(at: ms(100_000))
+        let until = try #require(dialer.coolDowns[Fixture.peerID(refused)])
+        _ = timeout(at: until)
+        #expect(dialer.coolDowns.isEmpty)
         #expect(table.entry(for: Fixture.peerID(refused))?.status == .failed)
     }
 
