@@ -95,7 +95,13 @@ extension SimulationReport {
             ("inboundSlotFillMean", .number(final.inboundSlotFillMean)),
             ("lookupSuccessRate", lookupSuccessRate.map(JSONValue.number) ?? .null),
             ("lookupsSucceeded", .int(final.lookupsSucceeded)), ("lookupsFailed", .int(final.lookupsFailed)),
-            ("lookupHops", .null),
+            ("lookupHops", traffic.lookupHopsMean.map(JSONValue.number) ?? .null),
+            ("dials", .object([
+                ("started", .int(traffic.dialsStarted)), ("succeeded", .int(traffic.dialsSucceeded)),
+                ("failed", .object(DialFailureKind.allCases.map { kind in
+                    (kind.name, .int(traffic.dialFailures.indices.contains(kind.rawValue) ? traffic.dialFailures[kind.rawValue] : 0))
+                })),
+            ])),
             ("components", .int(final.components)), ("largestComponentShare", .number(final.largestComponentShare)),
             ("messagesSent", .object(traffic.framesByKind.map { ("\($0.kind)", .int($0.count)) })),
             ("framesSent", .int(traffic.framesSent)), ("bytesSent", .int(traffic.bytesSent)),
@@ -152,6 +158,7 @@ extension SimulationReport {
             ("components", .int(sample.components)), ("largestComponentShare", .number(sample.largestComponentShare)),
             ("lookupsSucceeded", .int(sample.lookupsSucceeded)), ("lookupsFailed", .int(sample.lookupsFailed)),
             ("intervalLookupSuccessRate", sample.intervalLookupSuccessRate.map(JSONValue.number) ?? .null),
+            ("intervalLookupHopsMean", sample.intervalLookupHopsMean.map(JSONValue.number) ?? .null),
             ("framesSent", .int(sample.framesSent)), ("bytesSent", .int(sample.bytesSent)), ("events", .int(sample.events)),
         ])
     }

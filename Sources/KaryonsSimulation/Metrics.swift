@@ -31,6 +31,11 @@ public struct MetricsSample: Hashable, Sendable {
     public var datagramsSent: Int
     /// Scheduler events processed since the run began.
     public var events: Int
+    /// Lookup sessions the nodes counted as succeeded, and their hops summed, since the run began.
+    public var lookupHopsCounted = 0
+    public var lookupHops = 0
+    /// Mean hops of the lookups that succeeded since the previous sample (nil: none did).
+    public var intervalLookupHopsMean: Double?
 }
 
 /// Counters of nodes that are gone (crashed, stopped, restarted), so run totals include them.
@@ -38,11 +43,21 @@ struct RetiredTotals {
     var framesSent = [Int](repeating: 0, count: MessageKind.allCases.count)
     var bytesSent = 0
     var datagramsSent = 0
+    var dialsStarted = 0
+    var dialsSucceeded = 0
+    var dialFailures = [Int](repeating: 0, count: DialFailureKind.allCases.count)
+    var lookupsSucceeded = 0
+    var lookupHops = 0
 
     mutating func add(_ statistics: NodeStatistics) {
         for (index, kind) in MessageKind.allCases.enumerated() { framesSent[index] += statistics.framesSent(kind) }
         bytesSent += statistics.bytesSent
         datagramsSent += statistics.datagramsSent
+        dialsStarted += statistics.dialsStarted
+        dialsSucceeded += statistics.dialsSucceeded
+        for kind in DialFailureKind.allCases { dialFailures[kind.rawValue] += statistics.dialFailures(kind) }
+        lookupsSucceeded += statistics.lookupsSucceeded
+        lookupHops += statistics.lookupHops
     }
 }
 
@@ -88,6 +103,16 @@ public struct TrafficTotals: Hashable, Sendable {
     public var bytesSent: Int
     public var datagramsSent: Int
     public var framesSent: Int { frames.reduce(0, +) }
+    /// Peer dials started, dials that produced an outbound peer, and failed dials by reason
+    /// (indexed by `DialFailureKind.rawValue`).
+    public var dialsStarted = 0
+    public var dialsSucceeded = 0
+    public var dialFailures: [Int] = []
+    /// Lookup sessions the nodes counted as succeeded, and their hops summed.
+    public var lookupsSucceeded = 0
+    public var lookupHops = 0
+    /// Mean hops per succeeded lookup (nil: none).
+    public var lookupHopsMean: Double? { lookupsSucceeded == 0 ? nil : Double(lookupHops) / Double(lookupsSucceeded) }
 }
 
 extension Simulation {
@@ -130,7 +155,7 @@ extension Simulation {
         let previous = samples.last
         let intervalEnded = (succeeded - (previous?.lookupsSucceeded ?? 0)) + (failed - (previous?.lookupsFailed ?? 0))
         func mean(_ total: Double, _ count: Int) -> Double { count == 0 ? 0 : total / Double(count) }
-        return MetricsSample(
+        var sample = MetricsSample(
             time: network.now, nodesUp: nodesUp,
             routingTableEntriesMean: mean(Double(entries), nodesUp), verifiedEntriesMean: mean(Double(verified), nodesUp),
             peersMean: mean(Double(peers), nodesUp), outboundSlotFillMean: mean(outboundFill, nodesUp),
@@ -141,6 +166,12 @@ extension Simulation {
                 ? nil : Double(succeeded - (previous?.lookupsSucceeded ?? 0)) / Double(intervalEnded),
             framesSent: traffic.framesSent, bytesSent: traffic.bytesSent, datagramsSent: traffic.datagramsSent,
             events: network.counters.events)
+        sample.lookupHopsCounted = traffic.lookupsSucceeded
+        sample.lookupHops = traffic.lookupHops
+        let hopsCounted = traffic.lookupsSucceeded - (previous?.lookupHopsCounted ?? 0)
+        let hops = traffic.lookupHops - (previous?.lookupHops ?? 0)
+        sample.intervalLookupHopsMean = hopsCounted > 0 ? Double(hops) / Double(hopsCounted) : nil
+        return sample
     }
 
     /// Frames by kind, bytes and datagrams sent by every node so far, retired incarnations included.
@@ -149,6 +180,12 @@ extension Simulation {
         for host in 0..<network.hostCount {
             if let node = network.node(host) { totals.add(node.statistics) }
         }
-        return TrafficTotals(frames: totals.framesSent, bytesSent: totals.bytesSent, datagramsSent: totals.datagramsSent)
+        var traffic = TrafficTotals(frames: totals.framesSent, bytesSent: totals.bytesSent, datagramsSent: totals.datagramsSent)
+        traffic.dialsStarted = totals.dialsStarted
+        traffic.dialsSucceeded = totals.dialsSucceeded
+        traffic.dialFailures = totals.dialFailures
+        traffic.lookupsSucceeded = totals.lookupsSucceeded
+        traffic.lookupHops = totals.lookupHops
+        return traffic
     }
 }

@@ -99,7 +99,8 @@ extension SimulationReport {
             ("inbound slots filled", percent(final.inboundSlotFillMean), percent(mean(\.inboundSlotFillMean))),
             ("lookups (ok / failed)", "\(final.lookupsSucceeded) / \(final.lookupsFailed)",
              lookups == 0 ? "n/a" : percent(Double(final.lookupsSucceeded) / Double(lookups)) + " ok"),
-            ("lookup hops", "n/a (not reported by the core)", ""),
+            ("lookup hops (mean)", final.intervalLookupHopsMean.map { fixed($0, 2) } ?? "-",
+             traffic.lookupHopsMean.map { fixed($0, 2) } ?? "n/a"),
             ("peer-graph components", "\(final.components)", "largest \(percent(final.largestComponentShare))"),
         ]
         return table(header: ("metric", "final", "run mean"), rows: rows)
@@ -111,7 +112,7 @@ extension SimulationReport {
         var picked = stride(from: step - 1, to: samples.count, by: step).map { samples[$0] }
         if picked.last?.time != samples.last?.time { picked.append(samples.last!) }
         var lines = ["over virtual time:"]
-        lines.append(pad(["time", "up", "entries", "verified", "out", "in", "lookups ok", "components"], widths: seriesWidths))
+        lines.append(pad(["time", "up", "entries", "verified", "out", "in", "lookups ok", "hops", "components"], widths: seriesWidths))
         for sample in picked {
             lines.append(pad([
                 // To the millisecond: a sample at the liveness window start falls between ticks.
@@ -119,18 +120,24 @@ extension SimulationReport {
                 "\(sample.nodesUp)",
                 fixed(sample.routingTableEntriesMean, 1), fixed(sample.verifiedEntriesMean, 1),
                 percent(sample.outboundSlotFillMean), percent(sample.inboundSlotFillMean),
-                sample.intervalLookupSuccessRate.map(percent) ?? "-", "\(sample.components)",
+                sample.intervalLookupSuccessRate.map(percent) ?? "-", sample.intervalLookupHopsMean.map { fixed($0, 2) } ?? "-",
+                "\(sample.components)",
             ], widths: seriesWidths))
         }
         return lines
     }
 
-    private var seriesWidths: [Int] { [8, 7, 8, 9, 7, 7, 11, 10] }
+    private var seriesWidths: [Int] { [8, 7, 8, 9, 7, 7, 11, 5, 10] }
 
     private func trafficTable() -> [String] {
         var rows = traffic.framesByKind.filter { $0.count > 0 }.map { ("\($0.kind)", grouped($0.count), "") }
         rows.append(("all frames", grouped(traffic.framesSent), "\(grouped(traffic.bytesSent)) bytes"))
         rows.append(("refresh datagrams", grouped(traffic.datagramsSent), ""))
+        rows.append(("peer dials", grouped(traffic.dialsStarted), "\(grouped(traffic.dialsSucceeded)) connected"))
+        for kind in DialFailureKind.allCases where traffic.dialFailures.indices.contains(kind.rawValue) {
+            let count = traffic.dialFailures[kind.rawValue]
+            if count > 0 { rows.append(("  failed: \(kind)", grouped(count), "")) }
+        }
         return table(header: ("messages sent", "count", ""), rows: rows)
     }
 

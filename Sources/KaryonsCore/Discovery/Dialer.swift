@@ -11,6 +11,9 @@ enum DialerFill: Hashable {
     case full
     /// A slot is free and nothing in the table can be dialled: the node needs more peers.
     case starved
+    /// A slot is free and something could be dialled, but pacing holds new dials back after failed
+    /// ones (see `Dialer`): the node is not short of candidates, so this must not start lookups.
+    case paced
 }
 
 /// Fills the outbound peer slots and keeps them filled.
@@ -28,6 +31,24 @@ enum DialerFill: Hashable {
 /// connection drops; the backoff starts over once a connection has lasted `redialBackoffMax`.
 /// While waiting for a redial a manual peer holds no slot.
 ///
+/// Pacing (a failing node must not storm the network with dials). A remote that refuses us for
+/// lack of a slot (Shutdown(noFreeSlot): its inbound slots or its per-subnet cap are full) is not
+/// retried: in a full bucket its entry is marked failed at once (so a newly learned entry may take
+/// its place) and it cools down for `dialRefusedCoolDown` (jittered by ±50%, at most `coolDownsMax`
+/// entries at once), so that a lookup verifying it again does not make it a candidate at once; when
+/// the cool-down ends, an entry still failed only by that refusal is verified again (it answered). After any failed table dial that may be the network's doing (connect and
+/// handshake failures, a remote refusal) new table dials are paced: the next waits a gap that
+/// starts at `dialPacingBase` and doubles with each consecutive failure up to `dialPacingMax`
+/// (jittered by ±50%), and while failures keep coming only one new entry is dialled per gap. A dial
+/// that connects ends the pacing. Duplicates, self dials and our own lack of a slot are nobody's
+/// fault and pace nothing (a simultaneous open ends in a duplicate on one side by design).
+///
+/// Spares. Buckets keep their live entries, so a node whose table holds only nodes it is already
+/// connected to (or that are full) cannot take in the nodes its lookups find — after a partition,
+/// the other side. The records its lookups returned that the table had no room for are kept as
+/// spares (the newest `sparesMax`), and dialled, with the ID they claim expected, only when the
+/// table offers nothing to dial; a spare is taken for one dial (with its retries), whatever the outcome.
+///
 /// Every slot is accounted for from the `.dial` request until the peer half reports
 /// `.dialFailed` or `.peerRemoved` for it; `usedSlots` never exceeds `slotsMax`.
 struct Dialer {
@@ -38,8 +59,15 @@ struct Dialer {
         var backoffBase: Duration
         var backoffMax: Duration
         var redialBackoffMax: Duration
+        var refusedCoolDown: Duration
+        var pacingBase: Duration
+        var pacingMax: Duration
 
         init(_ configuration: NodeConfiguration) {
+            let discovery = configuration.discovery
+            refusedCoolDown = discovery.dialRefusedCoolDown
+            pacingBase = discovery.dialPacingBase
+            pacingMax = discovery.dialPacingMax == .zero ? .zero : max(discovery.dialPacingBase, discovery.dialPacingMax)
             slotsMax = max(0, configuration.slots.outbound)
             attempts = max(1, configuration.peers.connectRetries)
             backoffBase = configuration.peers.connectBackoffBase
@@ -96,6 +124,25 @@ struct Dialer {
 
     /// How many self endpoints are remembered (a node has few addresses; more is a misbehaving table).
     static let selfEndpointsMax = 8
+    /// Entries cooling down at once; at the limit the one whose cool-down ends first is forgotten (a
+    /// table holds at most 640 entries and few refuse at once, so this bounds memory, not behaviour).
+    static let coolDownsMax = 256
+
+    /// Records learned from lookups that the table had no room for, newest last (at most
+    /// `sparesMax`): dialled only when the table offers nothing to dial (see the type).
+    private(set) var spares: [PeerRecord] = []
+    /// Spare records kept.
+    static let sparesMax = 16
+
+    /// Entries the remote refused for lack of a slot, each until its cool-down ends.
+    private(set) var coolDowns: [PeerID: Instant] = [:]
+    /// Cooling entries that were verified until their refusal marked them failed (a subset of
+    /// `coolDowns`): verified again when the cool-down ends, if nothing else failed meanwhile.
+    private(set) var failedByRefusal: Set<PeerID> = []
+    /// Table dials failed in a row since the last one that connected (drives the pacing gap).
+    private(set) var consecutiveFailures = 0
+    /// While pacing, no new table entry is dialled before this instant.
+    private(set) var nextDialAt: Instant?
 
     init(settings: Settings) {
         self.settings = settings
@@ -121,6 +168,8 @@ struct Dialer {
         for peer in manualPeers {
             if case .waiting(let until) = peer.state { earliest = min(earliest ?? until, until) }
         }
+        if let nextDialAt { earliest = min(earliest ?? nextDialAt, nextDialAt) }
+        for until in coolDowns.values { earliest = min(earliest ?? until, until) }
         return earliest
     }
 
@@ -132,21 +181,46 @@ struct Dialer {
                                       backoff: Backoff(base: settings.backoffBase, max: settings.redialBackoffMax)))
     }
 
-    /// Takes free slots: manual peers first, then table entries. Appends the dials to `actions`.
-    mutating func fill(table: RoutingTable, rng: inout SplitMix64, actions: inout [DialerAction]) -> DialerFill {
+    /// Takes free slots: manual peers first, then table entries as pacing allows (see the type).
+    /// Appends the dials to `actions`.
+    mutating func fill(
+        table: RoutingTable, now: Instant, rng: inout SplitMix64, actions: inout [DialerAction]
+    ) -> DialerFill {
         for index in manualPeers.indices where usedSlots < settings.slotsMax && manualPeers[index].state == .ready {
             manualPeers[index].state = .dialling
             actions.append(.dial(manualPeers[index].endpoint, expected: nil))
         }
         while usedSlots < settings.slotsMax {
-            guard let record = pickCandidate(table: table, rng: &rng) else { return .starved }
+            if consecutiveFailures > 0, let nextDialAt, now < nextDialAt {
+                return mayHaveCandidate(in: table) ? .paced : .starved
+            }
+            guard let record = pickCandidate(table: table, rng: &rng) ?? takeSpare() else { return .starved }
             let endpoint = Endpoint.tcp(record.address, record.port)
             tableDials.append(TableDial(
                 endpoint: endpoint, id: record.id, attempt: 1, retryAt: nil,
                 backoff: Backoff(base: settings.backoffBase, max: settings.backoffMax), isConnected: false))
             actions.append(.dial(endpoint, expected: record.id))
+            // While failures keep coming, one new entry per gap.
+            if consecutiveFailures > 0 { nextDialAt = now + pacingGap(rng: &rng) }
         }
         return .full
+    }
+
+    /// The gap between new table dials after `consecutiveFailures` failures in a row: the base
+    /// doubled per further failure, capped, jittered by ±50%.
+    private func pacingGap(rng: inout SplitMix64) -> Duration {
+        var gap = settings.pacingBase
+        var doublings = max(0, consecutiveFailures - 1)
+        while doublings > 0 && gap < settings.pacingMax {
+            gap = gap * 2
+            doublings -= 1
+        }
+        return jittered(min(gap, settings.pacingMax), rng: &rng)
+    }
+
+    /// `duration` times a uniform factor in [0.5, 1.5).
+    private func jittered(_ duration: Duration, rng: inout SplitMix64) -> Duration {
+        Duration(nanoseconds: duration.nanoseconds / 2 + rng.uniform(below: max(1, duration.nanoseconds)))
     }
 
     /// A dial candidate drawn uniformly over the verified entries not excluded (see the type).
@@ -162,9 +236,26 @@ struct Dialer {
         return records.isEmpty ? nil : records[rng.index(below: records.count)]
     }
 
-    /// False when every verified entry is one we dial or that dialled us, so a draw would find
-    /// nothing: counted without drawing or allocating, because the node asks after every event.
+    /// A learned record the table had no room for: kept as a spare (see the type).
+    mutating func offerSpare(_ record: PeerRecord) {
+        guard !spares.contains(where: { $0.id == record.id }) else { return }
+        if spares.count >= Self.sparesMax { spares.removeFirst(spares.count - Self.sparesMax + 1) }
+        spares.append(record)
+    }
+
+    /// The newest spare not excluded (spares found excluded are dropped).
+    private mutating func takeSpare() -> PeerRecord? {
+        while let record = spares.popLast() {
+            if !isExcluded(record) { return record }
+        }
+        return nil
+    }
+
+    /// False when every verified entry is one we dial or that dialled us, and there is no spare, so
+    /// a draw would find nothing: counted without drawing or allocating, because the node asks
+    /// after every event.
     func mayHaveCandidate(in table: RoutingTable) -> Bool {
+        if !spares.isEmpty { return true }
         let dialable = table.count(matching: .dialable)
         guard dialable > 0 else { return false }
         var excluded = 0
@@ -172,19 +263,32 @@ struct Dialer {
         for id in inboundPeers where table.entry(for: id)?.status == .verified {
             if !tableDials.contains(where: { $0.id == id }) { excluded += 1 }
         }
+        for id in coolDowns.keys where table.entry(for: id)?.status == .verified {
+            if !inboundPeers.contains(id) && !tableDials.contains(where: { $0.id == id }) { excluded += 1 }
+        }
         return excluded < dialable
     }
 
     /// True for an entry we are already connected or dialling to, by ID or by endpoint.
     func isExcluded(_ record: PeerRecord) -> Bool {
-        if inboundPeers.contains(record.id) { return true }
+        if inboundPeers.contains(record.id) || coolDowns[record.id] != nil { return true }
         let endpoint = Endpoint.tcp(record.address, record.port)
         return selfEndpoints.contains(endpoint) || tableDials.contains { $0.id == record.id || $0.endpoint == endpoint }
             || manualPeers.contains { $0.endpoint == endpoint || $0.peerID == record.id }
     }
 
-    /// Backoffs that ended: table dials are attempted again; manual peers become ready for `fill`.
-    mutating func timeout(now: Instant, actions: inout [DialerAction]) {
+    /// Backoffs that ended: table dials are attempted again; manual peers become ready for `fill`;
+    /// ended cool-downs are forgotten, and an entry their refusal marked failed is verified again
+    /// (a refusal is an answer: the node is alive) unless it failed otherwise meanwhile.
+    mutating func timeout(now: Instant, table: inout RoutingTable, actions: inout [DialerAction]) {
+        if coolDowns.values.contains(where: { $0 <= now }) {
+            for (id, until) in coolDowns where until <= now {
+                coolDowns[id] = nil
+                guard failedByRefusal.remove(id) != nil, let entry = table.entry(for: id) else { continue }
+                if entry.status == .failed && entry.failureCount == 1 { table.markVerified(id, now: entry.lastSeen) }
+            }
+        }
+        if let nextDialAt, nextDialAt <= now { self.nextDialAt = nil }  // The gap is over: `fill` may dial.
         for index in tableDials.indices {
             guard let retryAt = tableDials[index].retryAt, retryAt <= now else { continue }
             tableDials[index].retryAt = nil
@@ -230,6 +334,19 @@ struct Dialer {
         switch failure {
         case .duplicatePeer:
             tableDials.remove(at: index)  // Connected some other way (inbound, manual): not its fault.
+        case .handshakeFailed(.noFreeSlot, byRemote: true):
+            // Alive but full: asking again soon is what storms. In a full bucket it is marked
+            // failed all the same, so a newly learned entry may take its place (first-come buckets
+            // otherwise keep naming the same saturated nodes) and we stop sharing it; in a bucket
+            // with room nothing is gained by that.
+            tableDials.remove(at: index)
+            if table.bucketIndex(of: dial.id).map({ table.occupancy(ofBucket: $0) >= RoutingTable.bucketEntriesMax }) == true,
+                table.markFailed(dial.id, now: now) == 1
+            {
+                failedByRefusal.insert(dial.id)
+            }
+            paceAfterFailure(now: now, rng: &rng)
+            coolDown(dial.id, until: now + jittered(settings.refusedCoolDown, rng: &rng))
         case .selfConnection:
             tableDials.remove(at: index)
             if selfEndpoints.count < Self.selfEndpointsMax { selfEndpoints.insert(dial.endpoint) }
@@ -237,6 +354,7 @@ struct Dialer {
             tableDials.remove(at: index)
             table.markFailed(dial.id, now: now)
         case .connectFailed, .handshakeFailed, .noFreeSlot:
+            if failure != .noFreeSlot { paceAfterFailure(now: now, rng: &rng) }
             if inboundPeers.contains(dial.id) {
                 tableDials.remove(at: index)  // It dialled us meanwhile: no need to try again.
             } else if dial.attempt < settings.attempts {
@@ -248,6 +366,18 @@ struct Dialer {
         }
     }
 
+    /// True when the dialer will dial `endpoint` again by itself: a table dial backing off before
+    /// its next attempt, or a manual peer waiting for its redial.
+    func willRedial(_ endpoint: Endpoint, expected: PeerID?) -> Bool {
+        if let expected {
+            return tableDials.contains { $0.endpoint == endpoint && $0.id == expected && $0.retryAt != nil }
+        }
+        return manualPeers.contains { peer in
+            guard peer.endpoint == endpoint, case .waiting = peer.state else { return false }
+            return true
+        }
+    }
+
     /// A peer joined the pool.
     mutating func peerAdded(_ peer: PeerInfo, dialled: Endpoint?, now: Instant, table: inout RoutingTable) {
         guard peer.direction == .outbound, let dialled else {
@@ -256,6 +386,8 @@ struct Dialer {
         }
         let dialling = tableDials.firstIndex { $0.endpoint == dialled && !$0.isConnected && $0.retryAt == nil }
         if let index = dialling {
+            consecutiveFailures = 0
+            nextDialAt = nil
             tableDials[index].isConnected = true
             table.markConnected(tableDials[index].id, now: now)
         } else if let index = manualPeers.firstIndex(where: { $0.endpoint == dialled }),
@@ -292,6 +424,29 @@ struct Dialer {
         manualPeers = []
         inboundPeers = []
         selfEndpoints = []
+        spares = []
+        coolDowns = [:]
+        failedByRefusal = []
+        consecutiveFailures = 0
+        nextDialAt = nil
+    }
+
+    /// One more failed table dial: new dials wait the (grown) pacing gap (no pacing with a zero max).
+    private mutating func paceAfterFailure(now: Instant, rng: inout SplitMix64) {
+        guard settings.pacingMax > .zero else { return }
+        consecutiveFailures += 1
+        let until = now + pacingGap(rng: &rng)
+        nextDialAt = max(nextDialAt ?? until, until)
+    }
+
+    private mutating func coolDown(_ id: PeerID, until: Instant) {
+        if coolDowns[id] == nil, coolDowns.count >= Self.coolDownsMax,
+            let soonest = coolDowns.min(by: { ($0.value, $0.key) < ($1.value, $1.key) })?.key
+        {
+            coolDowns.removeValue(forKey: soonest)
+            failedByRefusal.remove(soonest)
+        }
+        coolDowns[id] = until
     }
 
     private mutating func scheduleRedial(_ index: Int, now: Instant, rng: inout SplitMix64) {

@@ -4,11 +4,21 @@
 extension DiscoveryCore {
     // MARK: Seeding passes and sessions
 
-    /// Runs one seeding pass: a session through a random shareable entry, or through every
-    /// bootstrap endpoint in random order.
+    /// Sessions a pass through table entries may start after a failed one.
+    static let entryFallbacksMax = 2
+
+    /// Runs one seeding pass: a session through a random shareable entry (another one, up to
+    /// `entryFallbacksMax` times, when it fails), or through the bootstrap endpoints in random
+    /// order, one at a time: the next only if the session through the previous failed (every
+    /// joining node asking every seed at once is what overloads seeds).
     mutating func runSeedingPass(_ cx: inout CoreContext) {
-        let plan = Seeding.plan(
-            table: table, bootstrap: configuration.bootstrapPeers, ownLookupEndpoint: boundLookupEndpoint, rng: &rng)
+        var plan = Seeding.plan(
+            table: table, bootstrap: configuration.bootstrapPeers, ownLookupEndpoint: boundLookupEndpoint,
+            throughBootstrap: seeding.isBootstrapDue(now: cx.now), rng: &rng)
+        if plan.contains(where: { $0.responderID == nil }) { seeding.bootstrapPassBegan(now: cx.now) }
+        bootstrapFallbacks = plan.count > 1 ? Array(plan.dropFirst().map(\.endpoint)) : []
+        entryFallbacksLeft = Self.entryFallbacksMax
+        plan.removeLast(max(0, plan.count - 1))
         _ = seeding.passPlanned(sessions: plan.count)  // Nothing to seed through ends the pass at once.
         for (endpoint, responderID) in plan { startSession(through: endpoint, responderID: responderID, &cx) }
     }
@@ -31,11 +41,31 @@ extension DiscoveryCore {
             return
         case .succeeded(let learned):
             guard let session = sessions.remove(handle) else { return }
+            bootstrapFallbacks = []
+            cx.statistics.lookupsSucceeded += 1
+            cx.statistics.lookupHops += session.hops
             cx.emit(.lookupSucceeded(session.endpoint, learned: learned))
         case .failed(let failure):
             guard let session = sessions.remove(handle) else { return }
             cx.emit(.lookupFailed(session.endpoint, reason: "\(failure)"))
-            if let responderID = session.responderID { table.markFailed(responderID, now: cx.now) }
+            // A responder out of lookup slots is alive: only other failures count against it.
+            if let responderID = session.responderID, failure != .remoteShutdown(.noFreeSlot) {
+                table.markFailed(responderID, now: cx.now)
+            }
+            if !bootstrapFallbacks.isEmpty {
+                // The pass goes on through the next bootstrap endpoint (still one session).
+                startSession(through: bootstrapFallbacks.removeFirst(), responderID: nil, &cx)
+                return
+            }
+            if session.responderID != nil, entryFallbacksLeft > 0,
+                let entry = table.randomEntry(matching: .shareable, using: &rng)
+            {
+                // The entry is gone or busy: the pass goes on through another one (it was marked
+                // failed unless busy, so it is not drawn again at once).
+                entryFallbacksLeft -= 1
+                startSession(through: .tcp(entry.address, entry.discoveryPort), responderID: entry.id, &cx)
+                return
+            }
         }
         _ = seeding.sessionEnded()
     }
@@ -147,8 +177,16 @@ extension DiscoveryCore {
 
     mutating func respond(to message: LookupMessage, on id: ConnectionID, _ cx: inout CoreContext) {
         guard var responder = responders[id] else { return }
-        let action = responder.received(message, table: table)
+        var action = responder.received(message, table: table)
         responders[id] = responder
+        if case .reply(.peers(let records)) = action, case .findPeer(let target) = message {
+            let limit = min(max(0, configuration.discovery.peersPerReplyMax), WireLimits.peersCountMax)
+            let table = self.table
+            action = .reply(.peers(introductions.mix(into: records, target: target, limit: limit) { record in
+                guard let status = table.entry(for: record.id)?.status else { return false }
+                return status == .unverified || status == .failed
+            }))
+        }
         apply(action, responder: id, &cx)
     }
 
@@ -156,7 +194,9 @@ extension DiscoveryCore {
         switch action {
         case .wait: break
         case .reply(let message): cx.send(message, on: id)
-        case .learn(let record): learn(record, &cx)
+        case .learn(let record):
+            introductions.remember(record)
+            learn(record, &cx)
         case .close(let reason, let isViolation):
             responders[id] = nil
             if isViolation { cx.statistics.protocolViolations += 1 }
@@ -174,11 +214,42 @@ extension DiscoveryCore {
             break
         case .replaced(let evicted):
             cx.emit(.entryEvicted(evicted.id))
-        case .exists, .ignored, .restricted:
+        case .restricted(.bucket):
+            guard replaceRefusedEntry(sharingSubnetWith: record, &cx) else {
+                dialer.offerSpare(record)
+                return
+            }
+        case .ignored(.bucketFull), .restricted(.table):
+            dialer.offerSpare(record)
+            return
+        case .exists, .ignored(.ownKey):
             return
         }
         cx.emit(.entryAdded(record, .unverified))
         refresh.learned(record.id)
+    }
+
+    /// `record` is refused by the one-per-bucket subnet limit. If the entry holding its subnet's
+    /// place in that bucket refused our dial for lack of a slot lately (it cools down in the
+    /// dialer), it gives its place to `record`: a full node is of no use to the dialer, and with
+    /// one entry per subnet and bucket it would otherwise keep every other node of its subnet out
+    /// of the table. Returns true when `record` is in.
+    private mutating func replaceRefusedEntry(sharingSubnetWith record: PeerRecord, _ cx: inout CoreContext) -> Bool {
+        guard !record.address.isLoopback, let bucket = table.bucketIndex(of: record.id) else { return false }
+        let subnet = record.address.diversitySubnet
+        let victim = dialer.coolDowns.keys.sorted().first { id in
+            guard let entry = table.entry(for: id), entry.status != .connected,
+                !entry.record.address.isLoopback else { return false }
+            return table.bucketIndex(of: id) == bucket && entry.record.address.diversitySubnet == subnet
+        }
+        guard let victim, let evicted = table.remove(victim) else { return false }
+        guard table.add(record, status: .unverified, now: cx.now).isInserted else {
+            // Another limit holds: put the old entry back as it was seen (it answered us lately).
+            _ = table.add(evicted.record, status: .verified, now: evicted.lastSeen)
+            return false
+        }
+        cx.emit(.entryEvicted(victim))
+        return true
     }
 
     /// A table entry answered us directly.

@@ -7,9 +7,15 @@ extension DiscoveryCore {
     mutating func afterEvent(_ cx: inout CoreContext) {
         guard isRunning else { return }
         dialerActions.removeAll(keepingCapacity: true)
-        let fill = dialer.fill(table: table, rng: &rng, actions: &dialerActions)
-        if !dialerActions.isEmpty || fill == .full { seeding.satisfied() }
-        if fill == .starved, let delay = seeding.starved(now: cx.now, rng: &rng) { cx.emit(.seedingBackoff(delay)) }
+        let fill = dialer.fill(table: table, now: cx.now, rng: &rng, actions: &dialerActions)
+        switch fill {
+        case .full:
+            seeding.satisfied()
+        case .starved:
+            if let delay = seeding.starved(now: cx.now, rng: &rng) { cx.emit(.seedingBackoff(delay)) }
+        case .paced:
+            break  // Waiting to dial what we know is not being short of peers.
+        }
         signalDials(&cx)
         syncTimer(.seeding, to: seeding.deadline, &cx)
         syncTimer(.refresh, to: refresh.deadline, &cx)
@@ -20,7 +26,9 @@ extension DiscoveryCore {
     mutating func signalDials(_ cx: inout CoreContext) {
         for action in dialerActions {
             switch action {
-            case .dial(let endpoint, let expected): cx.signals.append(.dial(endpoint, expected: expected))
+            case .dial(let endpoint, let expected):
+                cx.statistics.dialsStarted += 1
+                cx.signals.append(.dial(endpoint, expected: expected))
             }
         }
         dialerActions.removeAll(keepingCapacity: true)

@@ -57,6 +57,12 @@ struct DiscoveryCore {
     /// Exchanges holding a lookup slot (started, not finished).
     var activeExchanges = 0
     var sessions = SlotTable<LookupSession>()
+    /// Bootstrap endpoints the running seeding pass tries next if its session fails, in order.
+    var bootstrapFallbacks: [Endpoint] = []
+    /// Further table entries the running seeding pass may try after a failed session.
+    var entryFallbacksLeft = 0
+    /// Nodes that introduced themselves to our responders lately, passed on in Peers replies.
+    var introductions = Introductions()
 
     // Upkeep.
     var seeding: Seeding
@@ -145,6 +151,8 @@ struct DiscoveryCore {
         for timer in [DiscoveryTimer.seeding, .refresh, .dialer] { cx.deadlines.cancel(.discovery(timer)) }
         refresh.stop()
         dialer.stop()
+        introductions.removeAll()
+        bootstrapFallbacks = []
         seeding = Seeding(configuration: configuration.discovery)
     }
 
@@ -250,7 +258,7 @@ struct DiscoveryCore {
             applyRefreshActions(&cx)
         case .dialer:
             dialerActions.removeAll(keepingCapacity: true)
-            dialer.timeout(now: cx.now, actions: &dialerActions)
+            dialer.timeout(now: cx.now, table: &table, actions: &dialerActions)
             signalDials(&cx)
         case .exchange(let handle):
             guard let exchange = exchanges[handle] else { break }
@@ -277,8 +285,17 @@ struct DiscoveryCore {
         switch signal {
         case .dial: preconditionFailure("BUG in Karyons: a dial signal was routed to discovery")
         case .dialFailed(let endpoint, let expected, let failure):
+            cx.statistics.count(dialFailure: failure.kind)
             dialer.dialFailed(endpoint, expected: expected, failure, now: cx.now, table: &table, rng: &rng)
+            if case .connectFailed(let connectFailure) = failure {
+                let willRetry = dialer.willRedial(endpoint, expected: expected)
+                cx.emit(.connectFailed(.peer, endpoint, connectFailure, willRetry: willRetry))
+            }
         case .peerAdded(let peer, let dialled):
+            if peer.direction == .outbound && dialled != nil {
+                cx.statistics.dialsSucceeded += 1
+                seeding.progressed(now: cx.now, rng: &rng)
+            }
             dialer.peerAdded(peer, dialled: dialled, now: cx.now, table: &table)
         case .peerRemoved(let peer, let dialled):
             dialer.peerRemoved(peer, dialled: dialled, now: cx.now, table: &table, rng: &rng)

@@ -58,7 +58,8 @@ enum RequesterAction: Hashable {
 /// trickles in meanwhile; a connect that the driver does not answer is abandoned after
 /// `connectTimeout + responseTimeout` and counts as a failed attempt. Anything else — a message
 /// out of order, a wrong nonce, more than `peersPerReplyMax` records, a Shutdown — ends the
-/// exchange. The records of the reply are filtered with `RelayFilter` before they are handed out;
+/// exchange, except a Shutdown(noFreeSlot) in answer to Ping (a busy responder refusing at once),
+/// which is retried like a failed connect while attempts remain. The records of the reply are filtered with `RelayFilter` before they are handed out;
 /// the owner then sends Peer (our own record, when we listen) and Shutdown(none), and closes.
 ///
 /// A plain value with one method per event; every call returns the next action, and `deadline`
@@ -114,6 +115,11 @@ struct LookupRequester {
     private let filter: RelayFilter
     private var reconnectBackoff: Backoff
     private(set) var state = State.idle
+    /// The connect attempt the exchange is on (0 before the first).
+    private(set) var attempt = 0
+    /// Jitter for the backoff after a refusal (`received` has no generator of the owner's; seeded
+    /// from the nonce, so runs stay deterministic).
+    private var refusalJitter: SplitMix64
     /// When `timeout(now:)` must be called next; nil while nothing is awaited.
     private(set) var deadline: Instant?
 
@@ -125,6 +131,7 @@ struct LookupRequester {
         self.nonce = nonce
         filter = RelayFilter(localID: localID, responderID: responderID, responder: remote)
         reconnectBackoff = Backoff(base: settings.reconnectBackoffBase, max: settings.reconnectBackoffMax)
+        refusalJitter = SplitMix64(seed: nonce.w0 ^ nonce.w3)
     }
 
     /// True once the exchange succeeded or failed.
@@ -174,6 +181,12 @@ struct LookupRequester {
             state = .finished
             deadline = nil
             return .succeed(peers: filter.filter(records))
+        case (.awaitingPong, .shutdown(.noFreeSlot)) where attempt < settings.connectAttempts:
+            // Refused at once for lack of a slot (a busy seed): like a failed connect, try again
+            // after a backoff rather than fail the lookup.
+            state = .waitingToReconnect(nextAttempt: attempt + 1)
+            deadline = now + reconnectBackoff.nextDelay(using: &refusalJitter)
+            return .wait
         case (.awaitingPong, .shutdown(let reason)), (.awaitingPeers, .shutdown(let reason)):
             return finish(.remoteShutdown(reason), closeWith: nil)
         case (.awaitingPong, _), (.awaitingPeers, _):
@@ -205,6 +218,7 @@ struct LookupRequester {
 
     private mutating func connect(attempt: Int, now: Instant) -> RequesterAction {
         state = .connecting(attempt: attempt)
+        self.attempt = attempt
         // The driver reports a connect timeout itself; this later deadline only guards against a
         // report that never comes, so the exchange (and its slot) always ends.
         deadline = now + settings.connectTimeout + settings.responseTimeout

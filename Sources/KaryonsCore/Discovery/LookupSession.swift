@@ -61,6 +61,9 @@ struct LookupSession {
     private var lastFailure: LookupFailure?
     private var selfLookupPeers: [PeerRecord] = []
     private var learnedIDs: Set<PeerID> = []
+    /// Rounds of lookups that got an answer: 1 once a random-target exchange succeeded, 2 once a
+    /// self-lookup through a peer it returned succeeded too.
+    private(set) var hops = 0
 
     init(endpoint: Endpoint, responderID: PeerID?) {
         self.endpoint = endpoint
@@ -86,6 +89,10 @@ struct LookupSession {
     mutating func exchangeSucceeded(_ kind: ExchangeRequest.Kind, peers: [PeerRecord], localID: PeerID) -> SessionStep {
         guard phase != .finished, phase != .idle else { return .wait }
         for peer in peers { learnedIDs.insert(peer.id) }
+        switch kind {
+        case .random: hops = max(hops, 1)
+        case .selfLookup: hops = max(hops, 2)
+        }
         if kind == .random {
             randomSucceeded += 1
             for peer in peers where !selfLookupPeers.contains(where: { $0.id == peer.id }) {

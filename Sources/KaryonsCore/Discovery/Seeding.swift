@@ -6,8 +6,9 @@
 /// and nothing to dial (`starved`), it waits `seedingBackoffBase`, doubling after every pass that
 /// leaves it still starved up to `seedingInterval`, and seeds again — forever: a node never gives
 /// up, whether its seeds were down at start or its table emptied later (RELIABILITY.md
-/// scenario 44). As soon as something is dialable again (`satisfied`), the wait is dropped and the
-/// backoff starts over.
+/// scenario 44). Only full outbound slots (`satisfied`) drop a planned pass and start the backoff
+/// over: a node whose dials keep failing (remotes full, pacing) seeds at the backoff's pace, never
+/// after every dial.
 struct Seeding {
     /// Where seeding stands.
     enum State: Hashable {
@@ -21,10 +22,30 @@ struct Seeding {
 
     private(set) var state = State.idle
     private var backoff: Backoff
+    /// How often a pass goes through the bootstrap nodes even though the table has entries to
+    /// seed through (the seeding interval).
+    let bootstrapInterval: Duration
+    /// When the last pass through the bootstrap nodes began.
+    private(set) var lastBootstrapPass: Instant?
 
     init(configuration: NodeConfiguration.Discovery) {
         let base = configuration.seedingBackoffBase
         backoff = Backoff(base: base, max: max(base, configuration.seedingInterval))
+        bootstrapInterval = max(base, configuration.seedingInterval)
+    }
+
+    /// True when the next pass should go through the bootstrap nodes, whatever the table holds:
+    /// none went through them for `bootstrapInterval`. A table fed only by its own side of a
+    /// partition never learns of the other side again; the bootstrap nodes are the one outside
+    /// view a node is configured with (see `DiscoveryCore`'s partition note).
+    func isBootstrapDue(now: Instant) -> Bool {
+        guard let lastBootstrapPass else { return true }
+        return now.duration(since: lastBootstrapPass) >= bootstrapInterval
+    }
+
+    /// A pass through the bootstrap nodes began.
+    mutating func bootstrapPassBegan(now: Instant) {
+        lastBootstrapPass = now
     }
 
     /// When `timeout(now:)` is due.
@@ -56,6 +77,16 @@ struct Seeding {
         if case .backingOff = state { state = .idle }
     }
 
+    /// A dial connected: the node is getting somewhere (its table has live entries to seed
+    /// through), so the backoff starts over and a planned pass comes no later than the base wait.
+    mutating func progressed(now: Instant, rng: inout SplitMix64) {
+        backoff.reset()
+        if case .backingOff(let until) = state {
+            let soon = now + backoff.nextDelay(using: &rng)
+            if soon < until { state = .backingOff(until: soon) }
+        }
+    }
+
     /// Starts a pass now (at start, or when the wait is over); false if one is running.
     mutating func beginPass() -> Bool {
         if isSeeding { return false }
@@ -84,11 +115,14 @@ struct Seeding {
     }
 
     /// The endpoints of one pass, with the responder ID when known: one random shareable entry,
-    /// else every bootstrap endpoint (except `ownLookupEndpoint`) in random order.
+    /// else (or when `throughBootstrap` and there is one) every bootstrap endpoint (except
+    /// `ownLookupEndpoint`) in random order.
     static func plan(
-        table: RoutingTable, bootstrap: [Endpoint], ownLookupEndpoint: Endpoint?, rng: inout SplitMix64
+        table: RoutingTable, bootstrap: [Endpoint], ownLookupEndpoint: Endpoint?, throughBootstrap: Bool = false,
+        rng: inout SplitMix64
     ) -> [(endpoint: Endpoint, responderID: PeerID?)] {
-        if let entry = table.randomEntry(matching: .shareable, using: &rng) {
+        let hasBootstrap = bootstrap.contains { Endpoint.tcp($0.address, $0.port) != ownLookupEndpoint }
+        if !(throughBootstrap && hasBootstrap), let entry = table.randomEntry(matching: .shareable, using: &rng) {
             return [(Endpoint.tcp(entry.address, entry.discoveryPort), entry.id)]
         }
         var endpoints: [Endpoint] = []

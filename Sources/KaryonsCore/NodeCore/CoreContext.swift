@@ -231,6 +231,21 @@ enum DialFailure: Hashable, CustomStringConvertible {
         }
     }
 
+    /// The counter this failure is tallied under in `NodeStatistics`.
+    var kind: DialFailureKind {
+        switch self {
+        case .connectFailed(.refused): return .connectRefused
+        case .connectFailed(.timedOut): return .connectTimedOut
+        case .connectFailed(.failed): return .connectFailed
+        case .handshakeFailed(.noFreeSlot, byRemote: true): return .remoteFull
+        case .handshakeFailed: return .handshakeFailed
+        case .duplicatePeer: return .duplicatePeer
+        case .selfConnection: return .selfConnection
+        case .noFreeSlot: return .localNoFreeSlot
+        case .unexpectedPeer: return .unexpectedPeer
+        }
+    }
+
     var description: String {
         switch self {
         case .connectFailed(let failure): return "connect failed: \(failure)"
@@ -239,6 +254,57 @@ enum DialFailure: Hashable, CustomStringConvertible {
         case .selfConnection: return "self connection"
         case .noFreeSlot: return "no free outbound slot"
         case .unexpectedPeer(let actual): return "reached another peer (\(actual.shortDescription))"
+        }
+    }
+}
+
+/// Why a dial of the peer plane produced no peer, as tallied in `NodeStatistics.dialFailures(_:)`.
+public enum DialFailureKind: Int, Hashable, Sendable, CaseIterable, CustomStringConvertible {
+    /// The remote refused the TCP connect (nothing listening).
+    case connectRefused
+    /// The TCP connect got no answer in time.
+    case connectTimedOut
+    /// The TCP connect failed otherwise, or the connection closed before the handshake began.
+    case connectFailed
+    /// The remote refused us with Shutdown(noFreeSlot): its inbound slots or its per-subnet cap are full.
+    case remoteFull
+    /// The handshake failed for any other reason, on either side.
+    case handshakeFailed
+    /// One side already holds a connection to this peer (before dialling, or found in the handshake).
+    case duplicatePeer
+    /// The endpoint led back to this node.
+    case selfConnection
+    /// Our own pool had no free outbound slot.
+    case localNoFreeSlot
+    /// The node reached claims another ID than the table entry dialled.
+    case unexpectedPeer
+
+    /// The case's name (`connectRefused`), for machine-readable reports.
+    public var name: String {
+        switch self {
+        case .connectRefused: return "connectRefused"
+        case .connectTimedOut: return "connectTimedOut"
+        case .connectFailed: return "connectFailed"
+        case .remoteFull: return "remoteFull"
+        case .handshakeFailed: return "handshakeFailed"
+        case .duplicatePeer: return "duplicatePeer"
+        case .selfConnection: return "selfConnection"
+        case .localNoFreeSlot: return "localNoFreeSlot"
+        case .unexpectedPeer: return "unexpectedPeer"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .connectRefused: return "connect refused"
+        case .connectTimedOut: return "connect timed out"
+        case .connectFailed: return "connect failed"
+        case .remoteFull: return "remote full"
+        case .handshakeFailed: return "handshake failed"
+        case .duplicatePeer: return "duplicate peer"
+        case .selfConnection: return "self connection"
+        case .localNoFreeSlot: return "no local slot"
+        case .unexpectedPeer: return "unexpected peer"
         }
     }
 }
@@ -269,6 +335,22 @@ public struct NodeStatistics: Hashable, Sendable {
     public internal(set) var staleEvents = 0
     /// Protocol messages the application asked to send that were dropped (see `NodeEvent.sendDropped`).
     public internal(set) var sendsDropped = 0
+    /// Peer-plane dials discovery asked for (table entries and manual peers, retries included).
+    public internal(set) var dialsStarted = 0
+    /// Dials that produced an outbound peer.
+    public internal(set) var dialsSucceeded = 0
+    /// Dials that produced no peer, indexed by `DialFailureKind.rawValue`.
+    private var dialFailureCounts = [Int](repeating: 0, count: DialFailureKind.allCases.count)
+    /// Lookup sessions (seeding passes through one endpoint) that succeeded.
+    public internal(set) var lookupsSucceeded = 0
+    /// Hops of the lookup sessions that succeeded, summed: 1 for the random-target lookups through
+    /// the seed, plus 1 for each further round of lookups through the peers they returned.
+    public internal(set) var lookupHops = 0
+
+    /// Dials that failed for this reason.
+    public func dialFailures(_ kind: DialFailureKind) -> Int { dialFailureCounts[kind.rawValue] }
+
+    mutating func count(dialFailure kind: DialFailureKind) { dialFailureCounts[kind.rawValue] += 1 }
 
     mutating func count(sent kind: MessageKind, bytes: Int) {
         frameCounts[Int(kind.rawValue)] += 1

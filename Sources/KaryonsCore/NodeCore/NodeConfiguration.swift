@@ -166,6 +166,14 @@ public struct NodeConfiguration: Hashable, Sendable {
         /// Cap of the seeding backoff (the original's `seeding_interval`); it starts at `seedingBackoffBase`.
         public var seedingInterval: Duration = .seconds(60)
         public var seedingBackoffBase: Duration = .milliseconds(500)
+        /// How long a table entry whose dial the remote refused for lack of a slot is not dialled
+        /// again (±50% jitter). It is alive, so it is not marked failed.
+        public var dialRefusedCoolDown: Duration = .seconds(180)
+        /// Pacing of new table dials after failed ones: the gap starts at the base, doubles with each
+        /// consecutive failure up to the max (±50% jitter), and ends with the next dial that connects.
+        /// A zero max turns pacing off.
+        public var dialPacingBase: Duration = .milliseconds(250)
+        public var dialPacingMax: Duration = .seconds(4)
         public init() {}
     }
 }

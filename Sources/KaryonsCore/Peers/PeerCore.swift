@@ -133,9 +133,11 @@ struct PeerCore {
     ) {
         guard let link = links.remove(id) else { return }
         pool.release(id)
-        // Discovery owns retries; this attempt is over.
-        cx.emit(.connectFailed(.peer, remote, failure, willRetry: false))
-        if !isStopped {
+        // Discovery owns retries: it reports the failure (`.connectFailed`) once it knows whether
+        // it will dial again.
+        if isStopped {
+            cx.emit(.connectFailed(.peer, remote, failure, willRetry: false))
+        } else {
             cx.signals.append(.dialFailed(remote, expected: link.expected, reason: .connectFailed(failure)))
         }
     }

@@ -20,15 +20,15 @@ import Testing
         for n in range { _ = table.add(Fixture.record(n), status: status, now: ms(0)) }
     }
 
-    mutating func fill() -> (DialerFill, [DialerAction]) {
+    mutating func fill(at now: Instant = ms(0)) -> (DialerFill, [DialerAction]) {
         var actions: [DialerAction] = []
-        let result = dialer.fill(table: table, rng: &rng, actions: &actions)
+        let result = dialer.fill(table: table, now: now, rng: &rng, actions: &actions)
         return (result, actions)
     }
 
     mutating func timeout(at now: Instant) -> [DialerAction] {
         var actions: [DialerAction] = []
-        dialer.timeout(now: now, actions: &actions)
+        dialer.timeout(now: now, table: &table, actions: &actions)
         return actions
     }
 
@@ -72,6 +72,7 @@ import Testing
     @Test mutating func failedDialsAreRetriedThenTheEntryIsMarkedFailed() {
         var small = NodeConfiguration()
         small.slots.outbound = 1
+        small.discovery.dialPacingMax = .zero  // Retries alone (pacing has its own tests).
         dialer = Dialer(settings: Dialer.Settings(small))
         add(1...1, .verified)
         #expect(fill() == (.full, [.dial(Self.dataEndpoint(1), expected: Fixture.peerID(1))]))

@@ -1,0 +1,210 @@
+import Testing
+@testable import KaryonsCore
+
+/// `Dialer` traces for the dial-storm fixes: remote refusals cool down instead of being retried,
+/// new dials are paced after failures, spares are dialled when the table has nothing.
+@Suite struct DialerPacingTests {
+    var table = RoutingTable(localID: Fixture.localID)
+    var rng = SplitMix64(seed: 7)
+    var dialer = Dialer(settings: Dialer.Settings(NodeConfiguration()))
+
+    static func endpoint(_ n: Int) -> Endpoint { .tcp(Fixture.publicAddress(n), 3000) }
+    static let remoteFull = DialFailure.handshakeFailed(.noFreeSlot, byRemote: true)
+
+    mutating func add(_ range: ClosedRange<Int>, _ status: EntryStatus = .verified) {
+        for n in range { _ = table.add(Fixture.record(n), status: status, now: ms(0)) }
+    }
+
+    mutating func fill(at now: Instant) -> (DialerFill, [DialerAction]) {
+        var actions: [DialerAction] = []
+        let result = dialer.fill(table: table, now: now, rng: &rng, actions: &actions)
+        return (result, actions)
+    }
+
+    mutating func timeout(at now: Instant) -> [DialerAction] {
+        var actions: [DialerAction] = []
+        dialer.timeout(now: now, table: &table, actions: &actions)
+        return actions
+    }
+
+    mutating func fail(_ n: Int, _ failure: DialFailure, at now: Instant) {
+        dialer.dialFailed(Self.endpoint(n), expected: Fixture.peerID(n), failure, now: now, table: &table, rng: &rng)
+    }
+
+    func dialled(_ actions: [DialerAction]) -> [Int] {
+        actions.compactMap { action in
+            guard case .dial(_, let expected?) = action else { return nil }
+            return Int(expected.word(3))
+        }
+    }
+
+    mutating func useSlots(_ count: Int) {
+        var configuration = NodeConfiguration()
+        configuration.slots.outbound = count
+        dialer = Dialer(settings: Dialer.Settings(configuration))
+    }
+
+    /// Refused for lack of a slot, in a bucket with room: the slot is freed at once, the entry is
+    /// neither retried nor marked failed, it cools down (`dialRefusedCoolDown` ± 50%), and new
+    /// dials wait a gap.
+    @Test mutating func aRemoteRefusalIsNotRetriedAndCoolsDown() throws {
+        useSlots(1)
+        add(1...3)
+        let first = dialled(fill(at: ms(0)).1)
+        #expect(first.count == 1)
+        let refused = first[0]
+        fail(refused, Self.remoteFull, at: ms(100))
+        #expect(dialer.usedSlots == 0 && dialer.tableDials.isEmpty)
+        #expect(table.entry(for: Fixture.peerID(refused))?.status == .verified)
+        let until = try #require(dialer.coolDowns[Fixture.peerID(refused)])
+        let coolDown = NodeConfiguration().discovery.dialRefusedCoolDown
+        #expect(until >= ms(100) + Duration(nanoseconds: coolDown.nanoseconds / 2)
+            && until < ms(100) + Duration(nanoseconds: coolDown.nanoseconds * 3 / 2))  // ± 50%.
+        let gapEnd = try #require(dialer.nextDialAt)
+        #expect(gapEnd >= ms(225) && gapEnd < ms(475))  // 250 ms ± 50%.
+        #expect(dialer.deadline == gapEnd)
+        // Waiting out the gap: the slot stays free, and it is not starvation.
+        #expect(fill(at: ms(101)) == (.paced, []))
+        #expect(timeout(at: gapEnd) == [])
+        let next = dialled(fill(at: gapEnd).1)
+        #expect(next.count == 1 && next[0] != refused)
+        // The cool-down ends: the entry is a candidate again.
+        #expect(dialer.isExcluded(Fixture.record(refused)))
+        _ = timeout(at: until)
+        #expect(!dialer.isExcluded(Fixture.record(refused)) && dialer.coolDowns.isEmpty)
+    }
+
+    /// In a full bucket a refusal marks the entry failed (a newcomer may take its place); when its
+    /// cool-down ends, the entry is verified again (it answered), keeping when it was last seen.
+    @Test mutating func aRefusalInAFullBucketMarksFailedUntilTheCoolDownEnds() throws {
+        useSlots(1)
+        add(1...20)
+        #expect(table.occupancy(ofBucket: 31) == 20)
+        let refused = dialled(fill(at: ms(0)).1)[0]
+        fail(refused, Self.remoteFull, at: ms(50))
+        #expect(table.entry(for: Fixture.peerID(refused))?.status == .failed)
+        let until = try #require(dialer.coolDowns[Fixture.peerID(refused)])
+        _ = timeout(at: until)
+        let entry = try #require(table.entry(for: Fixture.peerID(refused)))
+        #expect(entry.status == .verified && entry.failureCount == 0 && entry.lastSeen == ms(0))
+    }
+
+    /// ... unless it failed otherwise meanwhile (a refresh probe): then it stays failed.
+    @Test mutating func anEntryThatFailedOtherwiseMeanwhileStaysFailed() throws {
+        useSlots(1)
+        add(1...20)
+        let refused = dialled(fill(at: ms(0)).1)[0]
+        fail(refused, Self.remoteFull, at: ms(50))
+        table.markFailed(Fixture.peerID(refused), now: ms(60))
+        let until = try #require(dialer.coolDowns[Fixture.peerID(refused)])
+        _ = timeout(at: until)
+        #expect(dialer.coolDowns.isEmpty)
+        #expect(table.entry(for: Fixture.peerID(refused))?.status == .failed)
+    }
+
+    /// Each failure in a row doubles the gap (250 ms, 500 ms, 1 s, ... capped at 4 s, ±50%); while
+    /// failures keep coming one new entry is dialled per gap even with several slots free; a dial
+    /// that connects ends the pacing and the free slots fill at once.
+    @Test mutating func theGapDoublesWithFailuresAndEndsWithAConnection() throws {
+        useSlots(4)
+        add(1...12)
+        var now = ms(0)
+        var pending = dialled(fill(at: now).1)
+        #expect(pending.count == 4)
+        var gaps: [Duration] = []
+        for _ in 0..<7 {
+            now = now + .milliseconds(10)
+            if pending.isEmpty { pending = dialled(fill(at: now).1) }
+            #expect(pending.count >= 1)
+            fail(pending.removeFirst(), Self.remoteFull, at: now)
+            let gapEnd = try #require(dialer.nextDialAt)
+            gaps.append(gapEnd.duration(since: now))
+            now = gapEnd
+            _ = timeout(at: now)
+        }
+        let nominal: [Duration] = [.milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(4),
+                                   .seconds(4), .seconds(4)]
+        for (gap, nominal) in zip(gaps, nominal) {
+            #expect(gap.nanoseconds * 2 >= nominal.nanoseconds && gap.nanoseconds * 2 < nominal.nanoseconds * 3,
+                    "\(gap) for \(nominal)")
+        }
+        #expect(dialer.consecutiveFailures == 7)
+        // A dial that connects ends the pacing, and the free slots fill at once.
+        let dials = dialled(fill(at: now).1)
+        #expect(dials.count == 1)
+        let info = PeerInfo(id: Fixture.peerID(dials[0]), direction: .outbound, endpoint: Self.endpoint(dials[0]),
+                            protocols: [.ping])
+        dialer.peerAdded(info, dialled: Self.endpoint(dials[0]), now: now, table: &table)
+        #expect(dialer.consecutiveFailures == 0 && dialer.nextDialAt == nil)
+        #expect(fill(at: now).1.count == 3)  // The three other slots were free: three dials at once.
+    }
+
+    /// While paced, one new entry per gap, however many slots are free.
+    @Test mutating func oneNewDialPerGapWhilePaced() throws {
+        useSlots(3)
+        add(1...12)
+        let first = dialled(fill(at: ms(0)).1)
+        for n in first { fail(n, Self.remoteFull, at: ms(10)) }
+        #expect(dialer.usedSlots == 0 && dialer.consecutiveFailures == 3)
+        let gapEnd = try #require(dialer.nextDialAt)
+        _ = timeout(at: gapEnd)
+        #expect(dialled(fill(at: gapEnd).1).count == 1)
+        #expect(fill(at: gapEnd) == (.paced, []))
+        #expect(dialer.nextDialAt! > gapEnd)
+    }
+
+    /// `willRedial` (the `willRetry` of the `.connectFailed` event): true while a table dial backs
+    /// off before its next attempt or a manual peer waits for its redial, false after the last attempt.
+    @Test mutating func willRedialTellsWhetherTheDialerDialsAgain() throws {
+        var configuration = NodeConfiguration()
+        configuration.slots.outbound = 1
+        configuration.peers.connectRetries = 2
+        dialer = Dialer(settings: Dialer.Settings(configuration))
+        add(1...1)
+        _ = fill(at: ms(0))
+        fail(1, .connectFailed(.refused), at: ms(10))
+        #expect(dialer.willRedial(Self.endpoint(1), expected: Fixture.peerID(1)))
+        #expect(timeout(at: try #require(dialer.tableDials.first?.retryAt)).count == 1)
+        fail(1, .connectFailed(.refused), at: ms(2_000))
+        #expect(!dialer.willRedial(Self.endpoint(1), expected: Fixture.peerID(1)))
+        let manual = Endpoint.tcp(.v4(0x0A00_0009), 4000)
+        dialer.addManual(manual)
+        _ = fill(at: ms(2_001))
+        dialer.dialFailed(manual, expected: nil, .connectFailed(.timedOut), now: ms(2_002), table: &table, rng: &rng)
+        #expect(dialer.willRedial(manual, expected: nil))
+    }
+
+    /// Duplicates and self dials are nobody's fault: no pacing, no cool-down.
+    @Test mutating func duplicatesAndSelfDialsDoNotPace() throws {
+        useSlots(2)
+        add(1...4)
+        let first = dialled(fill(at: ms(0)).1)
+        fail(first[0], .duplicatePeer, at: ms(5))
+        fail(first[1], .selfConnection, at: ms(5))
+        #expect(dialer.consecutiveFailures == 0 && dialer.nextDialAt == nil && dialer.coolDowns.isEmpty)
+        #expect(dialled(fill(at: ms(6)).1).count == 2)
+    }
+
+    /// Records the table had no room for are dialled (newest first) only once the table offers
+    /// nothing; excluded ones are dropped; at most `sparesMax` are kept.
+    @Test mutating func sparesAreDialledOnlyWhenTheTableHasNothing() throws {
+        useSlots(3)
+        add(1...1)
+        for n in 40..<(40 + Dialer.sparesMax + 4) { dialer.offerSpare(Fixture.record(n)) }
+        dialer.offerSpare(Fixture.record(40 + Dialer.sparesMax + 3))  // A repeat changes nothing.
+        #expect(dialer.spares.count == Dialer.sparesMax && dialer.spares.first?.id == Fixture.peerID(44))
+        let dials = dialled(fill(at: ms(0)).1)
+        #expect(dials == [1, 40 + Dialer.sparesMax + 3, 40 + Dialer.sparesMax + 2])
+        #expect(dialer.spares.count == Dialer.sparesMax - 2)
+        #expect(dialer.mayHaveCandidate(in: table))
+    }
+
+    /// Spares that are excluded (already dialled) are dropped when drawn, and then the dialer is starved.
+    @Test mutating func excludedSparesAreDroppedThenStarved() throws {
+        useSlots(2)
+        add(1...1)
+        dialer.offerSpare(Fixture.record(1))
+        #expect(fill(at: ms(0)) == (.starved, [.dial(Self.endpoint(1), expected: Fixture.peerID(1))]))
+        #expect(dialer.spares.isEmpty && !dialer.mayHaveCandidate(in: table))
+    }
+}
