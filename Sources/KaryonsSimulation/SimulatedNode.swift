@@ -25,9 +25,9 @@ public protocol SimulatedNode {
     /// Lends the bytes waiting for `id` to `body`, then empties the outbox; nil for an unknown connection.
     mutating func withOutgoing<Result>(_ id: ConnectionID, _ body: (UnsafeRawBufferPointer) -> Result) -> Result?
     /// Safety problems (empty when all is well); checked after every event the node handles.
-    func invariantViolations() -> [String]
+    mutating func invariantViolations() -> [String]
     /// The node's slot limits, which the network checks against its own count of the node's
-    /// connections after every event (nil: no limits).
+    /// connections after every event (nil: no limits). Read once when the node boots.
     var connectionLimits: ConnectionLimits? { get }
     /// Feeds everything that identifies the node's state into `hasher`, in a stable order (never a
     /// Dictionary's iteration order, which differs between processes).
@@ -63,7 +63,7 @@ public struct ConnectionLimits: Hashable, Sendable {
 extension NodeCore: SimulatedNode {
     /// The core's own invariants (`checkInvariants()`); slot limits are checked by the network
     /// against `connectionLimits`.
-    public func invariantViolations() -> [String] { checkInvariants() }
+    public mutating func invariantViolations() -> [String] { checkInvariantsInPlace() }
 
     /// The configured slots.
     public var connectionLimits: ConnectionLimits? {

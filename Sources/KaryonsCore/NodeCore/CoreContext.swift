@@ -159,6 +159,17 @@ struct Connection {
     /// True while the driver reports its send queue above the high watermark.
     var isSendQueueHigh = false
 
+    /// What the invariant checks read of a connection, as plain values (read in place through the
+    /// table's subscript: `connections[id]?.facts` copies no buffer).
+    struct Facts {
+        let plane: Plane
+        let direction: Direction
+        let isEstablished: Bool
+        let isClosing: Bool
+    }
+
+    var facts: Facts { Facts(plane: plane, direction: direction, isEstablished: isEstablished, isClosing: isClosing) }
+
     init(plane: Plane, direction: Direction, remote: Endpoint, frameSizeMax: Int, isEstablished: Bool) {
         self.plane = plane
         self.direction = direction

@@ -344,6 +344,14 @@ public struct NodeCore {
     /// Problems with the node's internal consistency (empty when all is well), for the simulator's
     /// safety checks after every event.
     public func checkInvariants() -> [String] {
+        var node = self
+        return node.checkInvariantsInPlace()
+    }
+
+    /// `checkInvariants()` for a caller that holds the node mutably (the simulator, after every
+    /// event): the state is read in place, where the non-mutating form copies the halves and the
+    /// connection table first. Changes nothing.
+    public mutating func checkInvariantsInPlace() -> [String] {
         var problems = discovery.table.checkInvariants()
         problems += pool.checkInvariants(cx)
         problems += discovery.checkInvariants(cx)
@@ -356,14 +364,14 @@ public struct NodeCore {
     /// dial the dialer waits on is an outbound connection the peer half is opening or handshaking,
     /// and every outbound peer it counts is one in the pool; a lost answer would hold a slot forever.
     /// (The peer half may hold more: tests dial it directly.)
-    private func signalContractProblems() -> [String] {
-        let dialer = discovery.dialer
+    private mutating func signalContractProblems() -> [String] {
         var waiting = 0
         var counted = 0
-        for dial in dialer.tableDials where dial.retryAt == nil {
+        // Read in place (a copy of the dialer would copy its sets and arrays after every event).
+        for dial in discovery.dialer.tableDials where dial.retryAt == nil {
             if dial.isConnected { counted += 1 } else { waiting += 1 }
         }
-        for manual in dialer.manualPeers {
+        for manual in discovery.dialer.manualPeers {
             switch manual.state {
             case .dialling: waiting += 1
             case .connected: counted += 1
@@ -372,7 +380,7 @@ public struct NodeCore {
         }
         var opening = 0
         var established = 0
-        pool.links.forEach { link in
+        pool.links.forEachFacts { link in
             guard link.direction == .outbound else { return }
             switch link.stage {
             case .connecting, .handshaking: opening += 1

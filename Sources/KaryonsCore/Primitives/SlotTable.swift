@@ -75,6 +75,20 @@ public struct SlotTable<Element> {
         return body(&elements[Int(handle.slot)]!)
     }
 
+    /// Calls `body` with the element named by `handle`, lent in place (the subscript's getter copies
+    /// it, retaining everything it holds); nil for a stale handle. For hot read-only paths such as
+    /// invariant checks.
+    @inline(__always)
+    public func withElement<Result>(_ handle: SlotHandle, _ body: (borrowing Element) -> Result) -> Result? {
+        guard contains(handle) else { return nil }
+        return elements.withUnsafeBufferPointer { buffer in
+            switch buffer[Int(handle.slot)] {
+            case .some(let element): return body(element)
+            case .none: return nil
+            }
+        }
+    }
+
     /// Removes and returns the element, bumping the slot's generation; nil for a stale handle.
     @discardableResult
     public mutating func remove(_ handle: SlotHandle) -> Element? {
@@ -100,6 +114,14 @@ public struct SlotTable<Element> {
             if let element = elements[index] {
                 try body(SlotHandle(slot: UInt32(index), generation: generations[index]), element)
             }
+        }
+    }
+
+    /// Calls `body` with the handle of each live element, in slot order. Unlike `forEach`, copies no
+    /// element: read what is needed through the subscript (`table[handle]?.field` borrows in place).
+    public func forEachHandle(_ body: (SlotHandle) throws -> Void) rethrows {
+        for index in elements.indices where elements[index] != nil {
+            try body(SlotHandle(slot: UInt32(index), generation: generations[index]))
         }
     }
 }
