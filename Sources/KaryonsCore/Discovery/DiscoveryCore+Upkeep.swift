@@ -51,6 +51,7 @@ extension DiscoveryCore {
     /// Consistency problems for the simulator's safety checks (empty when all is well): slot counts
     /// within their limits, and no discovery state for a connection the node no longer holds.
     /// Allocates nothing when all is well (problems are described only once found).
+    @inline(__always)  // Into NodeCore's check: passing the context by value would copy it.
     func checkInvariants(_ cx: CoreContext) -> [String] {
         var problems: [String] = []
         let slots = configuration.slots
@@ -63,13 +64,13 @@ extension DiscoveryCore {
         if dialer.usedSlots > dialer.settings.slotsMax {
             problems.append("\(dialer.usedSlots) outbound dials or peers, limit \(dialer.settings.slotsMax)")
         }
-        if responders.keys.contains(where: { !isLive($0, cx, direction: .inbound) }) {
+        if responders.keys.contains(where: { !isLive($0, cx.connections, direction: .inbound) }) {
             // Reported in connection order (a Dictionary's order differs between runs).
-            for id in responders.keys.sorted() where !isLive(id, cx, direction: .inbound) {
-                problems.append(connectionProblem(id, cx, owner: "responder"))
+            for id in responders.keys.sorted() where !isLive(id, cx.connections, direction: .inbound) {
+                problems.append(connectionProblem(id, cx.connections, owner: "responder"))
             }
         }
-        let exchangeConnections = checkExchanges(cx, into: &problems)
+        let exchangeConnections = checkExchanges(cx.connections, into: &problems)
         var lookupConnections = 0
         cx.connections.forEachHandle { id in
             if let connection = cx.connections.withElement(id, { $0.facts }), connection.plane == .lookup && !connection.isClosing {
@@ -94,7 +95,7 @@ extension DiscoveryCore {
     }
 
     /// Checks the exchanges; returns how many hold a connection.
-    private func checkExchanges(_ cx: CoreContext, into problems: inout [String]) -> Int {
+    private func checkExchanges(_ connections: SlotTable<Connection>, into problems: inout [String]) -> Int {
         var started = 0
         var connected = 0
         exchanges.forEachHandle { handle in
@@ -108,8 +109,8 @@ extension DiscoveryCore {
             if exchangeByConnection[connection] != handle {
                 problems.append("exchange \(handle) not indexed by \(connection)")
             }
-            if !isLive(connection, cx, direction: .outbound) {
-                problems.append(connectionProblem(connection, cx, owner: "exchange \(handle)"))
+            if !isLive(connection, connections, direction: .outbound) {
+                problems.append(connectionProblem(connection, connections, owner: "exchange \(handle)"))
             }
         }
         if started != activeExchanges {
@@ -120,14 +121,14 @@ extension DiscoveryCore {
     }
 
     /// True when `id` is a live (not closing) lookup connection in `direction`.
-    private func isLive(_ id: ConnectionID, _ cx: CoreContext, direction: Direction) -> Bool {
-        guard let connection = cx.connections.withElement(id, { $0.facts }) else { return false }
+    private func isLive(_ id: ConnectionID, _ connections: SlotTable<Connection>, direction: Direction) -> Bool {
+        guard let connection = connections.withElement(id, { $0.facts }) else { return false }
         return !connection.isClosing && connection.plane == .lookup && connection.direction == direction
     }
 
     /// What is wrong with a connection `isLive` rejected.
-    private func connectionProblem(_ id: ConnectionID, _ cx: CoreContext, owner: String) -> String {
-        guard let connection = cx.connections.withElement(id, { $0.facts }), !connection.isClosing else {
+    private func connectionProblem(_ id: ConnectionID, _ connections: SlotTable<Connection>, owner: String) -> String {
+        guard let connection = connections.withElement(id, { $0.facts }), !connection.isClosing else {
             return "\(owner) holds dead connection \(id)"
         }
         return "\(owner) holds \(connection.direction) \(connection.plane) connection \(id)"

@@ -7,9 +7,10 @@ extension PeerCore {
     /// The simulator runs this after every event, so a sound state costs no allocation and no
     /// hashing beyond one deadline lookup per handshaking or established link: links, slots and
     /// connections are all indexed by connection slot.
+    @inline(__always)  // Into NodeCore's check: passing the context by value would copy it.
     func checkInvariants(_ cx: CoreContext) -> [String] {
         var problems: [String] = []
-        links.forEachFacts { link in linkProblems(link, cx, into: &problems) }
+        links.forEachFacts { link in linkProblems(link, cx.connections, cx.deadlines, into: &problems) }
         pool.checkInvariants(heldBy: links.count, into: &problems)
         var peerConnections = 0
         cx.connections.forEachHandle { id in
@@ -32,9 +33,12 @@ extension PeerCore {
         return problems
     }
 
-    private func linkProblems(_ link: PeerLink.Facts, _ cx: CoreContext, into problems: inout [String]) {
+    private func linkProblems(
+        _ link: PeerLink.Facts, _ connections: SlotTable<Connection>, _ deadlines: DeadlineQueue<CoreTimer>,
+        into problems: inout [String]
+    ) {
         let id = link.id
-        guard let connection = cx.connections.withElement(id, { $0.facts }), !connection.isClosing else {
+        guard let connection = connections.withElement(id, { $0.facts }), !connection.isClosing else {
             problems.append("peers: link \(id) names a dead connection")
             return
         }
@@ -49,7 +53,7 @@ extension PeerCore {
             if connection.isEstablished { problems.append("peers: link \(id) still connecting on an open connection") }
             if pool.peer(on: id) != nil { problems.append("peers: dial \(id) carries a pool member") }
         case .handshaking:
-            if link.deadline == nil || cx.deadlines.deadline(of: .connection(id)) == nil {
+            if link.deadline == nil || deadlines.deadline(of: .connection(id)) == nil {
                 problems.append("peers: handshake \(id) has no deadline")
             }
             if (pool.peer(on: id) != nil) != link.isAwaitingConfirmation {
@@ -61,7 +65,7 @@ extension PeerCore {
             if let peerID = link.peerID, pool.peer(on: id) != peerID {
                 problems.append("peers: established \(peerID.shortDescription) on \(id) is not its pool connection")
             }
-            if cx.deadlines.deadline(of: .connection(id)) != link.deadline {
+            if deadlines.deadline(of: .connection(id)) != link.deadline {
                 problems.append("peers: peer \(id) deadline differs from its machine's")
             }
         case .modifying:

@@ -126,8 +126,11 @@ struct PeerLinks {
     /// Calls `body` with the facts of every link, in slot order (read in place: no link is copied).
     func forEachFacts(_ body: (PeerLink.Facts) -> Void) {
         links.withUnsafeBufferPointer { buffer in
-            for slot in buffer {
-                if case .some(let link) = slot { body(link.facts) }
+            for index in buffer.indices where buffer[index] != nil {
+                // A live slot's payload sits at the start of its Optional (single-payload enum
+                // layout): read it there, as `if case .some(let link)` would copy the link first.
+                let slot = UnsafeRawPointer(buffer.baseAddress! + index)
+                body(slot.assumingMemoryBound(to: PeerLink.self).pointee.facts)
             }
         }
     }

@@ -82,10 +82,11 @@ public struct SlotTable<Element> {
     public func withElement<Result>(_ handle: SlotHandle, _ body: (borrowing Element) -> Result) -> Result? {
         guard contains(handle) else { return nil }
         return elements.withUnsafeBufferPointer { buffer in
-            switch buffer[Int(handle.slot)] {
-            case .some(let element): return body(element)
-            case .none: return nil
-            }
+            // Unwrapping the Optional (`switch`, `if let`, `!`) copies a large element to the stack
+            // first; a live slot's payload sits at the start of its Optional (Swift's single-payload
+            // enum layout), so it is lent from there.
+            let slot = UnsafeRawPointer(buffer.baseAddress! + Int(handle.slot))
+            return body(slot.assumingMemoryBound(to: Element.self).pointee)
         }
     }
 
