@@ -189,6 +189,15 @@ enum CoreTimer: Hashable {
     case peers(PeerTimer)
 }
 
+extension CoreTimer: DenselyIndexed {
+    /// A connection's deadline is kept at its slot (no hashing on the hot path); the node's few
+    /// other timers are hashed.
+    var denseIndex: Int? {
+        if case .connection(let id) = self { return Int(id.slot) }
+        return nil
+    }
+}
+
 /// Messages from one half of the node to the other, routed by `NodeCore`.
 enum CoreSignal: Hashable {
     /// Discovery → peers: dial this data endpoint; `expected` is the ID the routing table holds for it
