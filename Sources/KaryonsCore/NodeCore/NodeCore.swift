@@ -339,6 +339,30 @@ public struct NodeCore {
         routeSignals()
     }
 
+    /// Tests only: ways to break the node's state on purpose, so that tests see the invariant
+    /// checks catch each one.
+    enum TestsOnlyCorruption: CaseIterable {
+        /// The pool frees an established peer's slot while its link stays.
+        case releasePoolSlot
+        /// An established peer's keep-alive deadline vanishes from the queue.
+        case cancelPeerDeadline
+        /// The connection under an established peer is forgotten while its link stays.
+        case dropPeerConnection
+    }
+
+    /// Tests only: applies `corruption` to the first established peer; false if there is none.
+    mutating func testsOnly_corrupt(_ corruption: TestsOnlyCorruption) -> Bool {
+        var target: ConnectionID?
+        pool.links.forEachFacts { link in if target == nil && link.stage == .established { target = link.id } }
+        guard let id = target else { return false }
+        switch corruption {
+        case .releasePoolSlot: pool.pool.release(id)
+        case .cancelPeerDeadline: cx.deadlines.cancel(.connection(id))
+        case .dropPeerConnection: cx.connections.remove(id)
+        }
+        return true
+    }
+
     // MARK: Invariants
 
     /// Problems with the node's internal consistency (empty when all is well), for the simulator's

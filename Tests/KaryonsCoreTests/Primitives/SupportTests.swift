@@ -142,4 +142,49 @@ import Testing
             #expect(queue.nextDeadline?.nanoseconds == model.values.min())
         }
     }
+
+    /// A slot-like key: slot and generation; the slot is its dense index (nil for "other" keys).
+    struct SlotKey: Hashable, DenselyIndexed {
+        var slot: Int
+        var generation: Int
+        var isDense: Bool
+        var denseIndex: Int? { isDense ? slot : nil }
+    }
+
+    /// The same key, hashed only.
+    struct HashedKey: Hashable {
+        var key: SlotKey
+    }
+
+    /// Dense storage must not change behaviour: a queue of densely indexed keys (several
+    /// generations sharing an index included) pops exactly what a purely hashed queue pops.
+    @Test(arguments: 0..<10)
+    func denseKeysBehaveLikeHashedKeys(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        var dense = DeadlineQueue<SlotKey>()
+        var hashed = DeadlineQueue<HashedKey>()
+        var now: UInt64 = 0
+        for _ in 0..<3_000 {
+            let key = SlotKey(slot: rng.index(below: 12), generation: rng.index(below: 3), isDense: !rng.chance(0.2))
+            switch rng.uniform(below: 5) {
+            case 0, 1:
+                let deadline = Instant(nanoseconds: now + rng.uniform(below: 500))
+                dense.schedule(key, at: deadline)
+                hashed.schedule(HashedKey(key: key), at: deadline)
+            case 2:
+                dense.cancel(key)
+                hashed.cancel(HashedKey(key: key))
+            default:
+                now += rng.uniform(below: 60)
+                while true {
+                    let popped = dense.popDue(now: Instant(nanoseconds: now))
+                    #expect(popped == hashed.popDue(now: Instant(nanoseconds: now))?.key)
+                    if popped == nil { break }
+                }
+            }
+            #expect(dense.count == hashed.count)
+            #expect(dense.deadline(of: key) == hashed.deadline(of: HashedKey(key: key)))
+            #expect(dense.nextDeadline == hashed.nextDeadline)
+        }
+    }
 }
