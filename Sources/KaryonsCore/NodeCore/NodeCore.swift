@@ -22,6 +22,10 @@ public struct NodeCore {
     private var discovery: DiscoveryCore
     private var pool: PeerCore
     private var lifecycle = Lifecycle.idle
+    /// What `checkInvariantsInPlace` last found sound: the routing table's structure version, and
+    /// the pool's version with the number of peer links. Unchanged since, they are not rechecked.
+    private var soundTableVersion: UInt64?
+    private var soundPool: (version: UInt64, links: Int)?
 
     /// Creates a node with identity `id`; `seed` fixes every random choice it will make.
     public init(id: PeerID, configuration: NodeConfiguration, seed: UInt64, now: Instant) {
@@ -376,8 +380,16 @@ public struct NodeCore {
     /// event): the state is read in place, where the non-mutating form copies the halves and the
     /// connection table first. Changes nothing.
     public mutating func checkInvariantsInPlace() -> [String] {
-        var problems = discovery.table.checkInvariants()
-        problems += pool.checkInvariants(cx)
+        var problems: [String] = []
+        let tableVersion = discovery.table.structureVersion
+        if tableVersion != soundTableVersion {
+            problems = discovery.table.checkInvariants()
+            soundTableVersion = problems.isEmpty ? tableVersion : nil
+        }
+        let poolState = (version: pool.pool.version, links: pool.links.count)
+        let peerProblems = pool.checkInvariants(cx, poolKnownSound: soundPool.map { $0 == poolState } ?? false)
+        soundPool = peerProblems.isEmpty ? poolState : nil
+        problems += peerProblems
         problems += discovery.checkInvariants(cx)
         problems += signalContractProblems()
         return problems

@@ -77,6 +77,9 @@ struct PeerPool {
     private(set) var inboundCount = 0
     /// Outbound connections (dialling, handshaking or established) holding a slot.
     private(set) var outboundCount = 0
+    /// Bumped by every call that may change the slots or the members, so a checker can skip a pool
+    /// it already found sound.
+    private(set) var version: UInt64 = 0
 
     init(limits: Limits, localID: PeerID) {
         self.limits = limits
@@ -118,6 +121,7 @@ struct PeerPool {
 
     /// Takes an inbound slot for a connection accepted from `address`, or says why not.
     mutating func openInbound(_ id: ConnectionID, from address: IPAddress) -> InboundRefusal? {
+        version &+= 1
         precondition(slot(of: id) == nil, "BUG in Karyons: connection \(id) already holds a peer slot")
         guard inboundCount < limits.inbound else { return .noFreeSlot }
         let subnet = address.isLoopback ? nil : address.diversitySubnet
@@ -132,6 +136,7 @@ struct PeerPool {
 
     /// Takes an outbound slot for a dial (check `hasFreeOutboundSlot` first).
     mutating func openOutbound(_ id: ConnectionID) {
+        version &+= 1
         precondition(slot(of: id) == nil, "BUG in Karyons: connection \(id) already holds a peer slot")
         precondition(hasFreeOutboundSlot, "BUG in Karyons: dial without a free outbound slot")
         outboundCount += 1
@@ -141,6 +146,7 @@ struct PeerPool {
     /// Admits `peer`, whose handshake on `id` completed, or refuses it as a duplicate (see the type's
     /// doc for the simultaneous-open tie-break).
     mutating func join(_ peer: PeerID, on id: ConnectionID) -> JoinDecision {
+        version &+= 1
         guard let slot = slot(of: id), slot.peer == nil else {
             preconditionFailure("BUG in Karyons: join on \(id), which holds no slot or already carries a peer")
         }
@@ -161,6 +167,7 @@ struct PeerPool {
 
     /// Frees the connection's slot and, if it carries a pool member, takes the peer out.
     mutating func release(_ id: ConnectionID) {
+        version &+= 1
         guard let slot = slot(of: id) else { return }
         slots[Int(id.slot)] = nil
         heldCount -= 1

@@ -121,8 +121,14 @@ public struct SlotTable<Element> {
     /// Calls `body` with the handle of each live element, in slot order. Unlike `forEach`, copies no
     /// element: read what is needed through the subscript (`table[handle]?.field` borrows in place).
     public func forEachHandle(_ body: (SlotHandle) throws -> Void) rethrows {
-        for index in elements.indices where elements[index] != nil {
-            try body(SlotHandle(slot: UInt32(index), generation: generations[index]))
+        var remaining = count  // Stop at the last live element: a table keeps its peak size.
+        var index = 0
+        while remaining > 0 && index < elements.count {
+            if elements[index] != nil {
+                remaining -= 1
+                try body(SlotHandle(slot: UInt32(index), generation: generations[index]))
+            }
+            index += 1
         }
     }
 }
