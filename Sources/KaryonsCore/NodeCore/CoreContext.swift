@@ -190,11 +190,16 @@ enum CoreTimer: Hashable {
 }
 
 extension CoreTimer: DenselyIndexed {
-    /// A connection's deadline is kept at its slot (no hashing on the hot path); the node's few
-    /// other timers are hashed.
+    /// Every timer has its own place in the deadline queue's array (no hashing on the hot path):
+    /// discovery's three fixed timers first, then connections and exchanges interleaved by slot.
     var denseIndex: Int? {
-        if case .connection(let id) = self { return Int(id.slot) }
-        return nil
+        switch self {
+        case .discovery(.seeding): return 0
+        case .discovery(.refresh): return 1
+        case .discovery(.dialer): return 2
+        case .connection(let id): return 3 + 2 * Int(id.slot)
+        case .discovery(.exchange(let handle)): return 4 + 2 * Int(handle.slot)
+        }
     }
 }
 
