@@ -174,6 +174,22 @@ public struct NodeCore {
         return value
     }
 
+    /// Appends the bytes waiting for `id` to `buffer`, then empties the outbox; returns how many
+    /// (nil for a connection the core no longer knows). `withOutgoing` for a driver in another
+    /// module: a generic call across modules is not specialized and looks up type metadata on
+    /// every call, which the simulator would pay for every segment.
+    public mutating func moveOutgoing(_ id: ConnectionID, appendingTo buffer: inout [UInt8]) -> Int? {
+        let moved = cx.connections.modify(id) { connection -> (Int, Bool) in
+            let count = connection.outbox.count
+            connection.outbox.bytes.withUnsafeBytes { buffer.append(contentsOf: $0) }
+            connection.outbox.removeAll()
+            return (count, connection.isClosing)
+        }
+        guard let (count, isClosing) = moved else { return nil }
+        if isClosing { cx.connections.remove(id) }
+        return count
+    }
+
     /// The bytes waiting for `id` (empty for an unknown connection), as a new array.
     public mutating func takeOutgoing(_ id: ConnectionID) -> [UInt8] {
         withOutgoing(id) { Array($0) } ?? []
