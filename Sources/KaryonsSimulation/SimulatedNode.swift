@@ -28,6 +28,8 @@ public protocol SimulatedNode {
     /// (nil for an unknown connection). Has a default built on `withOutgoing`.
     mutating func moveOutgoing(_ id: ConnectionID, appendingTo buffer: inout [UInt8]) -> Int?
     /// Safety problems (empty when all is well); checked after every event the node handles.
+    /// Mutating so that a node checks itself in place (no copy of its state per event) and may
+    /// remember what it already found sound; it must not change its behaviour.
     mutating func invariantViolations() -> [String]
     /// The node's slot limits, which the network checks against its own count of the node's
     /// connections after every event (nil: no limits). Read once when the node boots.
@@ -73,8 +75,8 @@ public struct ConnectionLimits: Hashable, Sendable {
 }
 
 extension NodeCore: SimulatedNode {
-    /// The core's own invariants (`checkInvariants()`); slot limits are checked by the network
-    /// against `connectionLimits`.
+    /// The core's own invariants (`checkInvariantsInPlace()`); slot limits are checked by the
+    /// network against `connectionLimits`.
     public mutating func invariantViolations() -> [String] { checkInvariantsInPlace() }
 
     /// The configured slots.

@@ -5,12 +5,11 @@ extension PeerCore {
     /// every handshake, and no peer connection the peer half does not know.
     ///
     /// The simulator runs this after every event, so a sound state costs no allocation and no
-    /// hashing beyond one deadline lookup per handshaking or established link: links, slots and
-    /// connections are all indexed by connection slot.
-    @inline(__always)  // Into NodeCore's check: passing the context by value would copy it.
+    /// hashing: links, pool slots, connections and deadlines are all indexed by connection slot.
     ///
     /// `poolKnownSound`: the pool and the number of links are as they were when this check last
     /// passed (`PeerPool.version`), so the pool's own bookkeeping needs no second look.
+    @inline(__always)  // Into NodeCore's check: passing the context by value would copy it.
     func checkInvariants(_ cx: CoreContext, poolKnownSound: Bool = false) -> [String] {
         var problems: [String] = []
         links.forEachFacts { link in linkProblems(link, cx.connections, cx.deadlines, into: &problems) }

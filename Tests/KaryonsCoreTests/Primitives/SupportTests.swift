@@ -38,6 +38,38 @@ import Testing
         #expect(Set(table.handles) == Set(model.keys))
         for handle in everIssued { #expect(table[handle] == model[handle]) }
     }
+
+    /// A large element with references and spare bits, like `Connection`.
+    struct Bulky: Equatable {
+        var name: String
+        var bytes: [UInt8]
+        var flag: Bool
+        var extra: (UInt64, UInt64, UInt64, UInt64) = (1, 2, 3, 4)
+        static func == (a: Bulky, b: Bulky) -> Bool { a.name == b.name && a.bytes == b.bytes && a.flag == b.flag }
+    }
+
+    /// `withElement` and `forEachHandle` read elements in place (through the Optional's payload):
+    /// they must see exactly what the subscript sees, and nothing for stale handles.
+    @Test(arguments: 0..<5)
+    func inPlaceReadsAgreeWithTheSubscript(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        var table = SlotTable<Bulky>()
+        var issued: [SlotHandle] = []
+        for step in 0..<300 {
+            if issued.isEmpty || rng.chance(0.6) {
+                issued.append(table.insert(Bulky(name: "e\(step)", bytes: [UInt8(step % 256)], flag: step % 3 == 0)))
+            } else {
+                table.remove(issued[rng.index(below: issued.count)])
+            }
+        }
+        for handle in issued {
+            #expect(table.withElement(handle) { ($0.name, $0.flag, $0.bytes) } .map { Bulky(name: $0.0, bytes: $0.2, flag: $0.1) }
+                    == table[handle])
+        }
+        var visited: [SlotHandle] = []
+        table.forEachHandle { visited.append($0) }
+        #expect(visited == table.handles)
+    }
 }
 
 @Suite struct BackoffTests {
