@@ -67,7 +67,7 @@ struct LoopbackSampler {
         let intervalEnded = intervalSucceeded + lookupsFailed - (previous?.lookupsFailed ?? 0)
         func mean(_ total: Double, _ count: Int) -> Double { count == 0 ? 0 : total / Double(count) }
         return MetricsSample.measured(
-            time: time, nodesUp: live.count, routingTableEntriesMean: mean(Double(entries), live.count),
+            time: time, nodeIDs: live.map(\.host.id), nodesUp: live.count, routingTableEntriesMean: mean(Double(entries), live.count),
             verifiedEntriesMean: mean(Double(verified), live.count), peersMean: mean(Double(peers), live.count),
             outboundSlotFillMean: mean(outboundFill, live.count), inboundSlotFillMean: mean(inboundFill, listening),
             components: roots.count, largestComponentShare: mean(Double(largest), live.count),

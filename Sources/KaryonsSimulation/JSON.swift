@@ -90,6 +90,8 @@ extension SimulationReport {
             ("nodesUp", .int(final.nodesUp)),
             ("routingTableFillMean", .number(final.routingTableEntriesMean)),
             ("verifiedEntriesMean", .number(final.verifiedEntriesMean)),
+            ("tableCapacityMean", .number(final.tableCapacityMean)),
+            ("verifiedShareOfCapacity", .number(verifiedShareOfCapacity)),
             ("peersMean", .number(final.peersMean)),
             ("outboundSlotFillMean", .number(final.outboundSlotFillMean)),
             ("inboundSlotFillMean", .number(final.inboundSlotFillMean)),

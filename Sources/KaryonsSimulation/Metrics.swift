@@ -10,6 +10,9 @@ public struct MetricsSample: Hashable, Sendable {
     public var routingTableEntriesMean: Double
     /// Verified (or connected) entries per node: the ones a node dials and shares.
     public var verifiedEntriesMean: Double
+    /// Entries per node that the tables could hold at most, given the running nodes' IDs
+    /// (`TableCapacity`): the yardstick for `verifiedEntriesMean`.
+    public var tableCapacityMean: Double
     /// Peers per node.
     public var peersMean: Double
     /// Outbound peers / outbound slots, averaged over running nodes (0...1).
@@ -122,9 +125,11 @@ extension Simulation {
         var entries = 0, verified = 0, peers = 0
         var outboundFill = 0.0, inboundFill = 0.0
         var components = peerGraph()
+        var ids: [PeerID] = []
         for host in 0..<network.hostCount {
             guard let node = network.node(host) else { continue }
             nodesUp += 1
+            ids.append(node.id)
             let table = node.routingTable
             entries += table.count
             verified += table.count(matching: .shareable)
@@ -158,6 +163,7 @@ extension Simulation {
         var sample = MetricsSample(
             time: network.now, nodesUp: nodesUp,
             routingTableEntriesMean: mean(Double(entries), nodesUp), verifiedEntriesMean: mean(Double(verified), nodesUp),
+            tableCapacityMean: TableCapacity.mean(of: ids),
             peersMean: mean(Double(peers), nodesUp), outboundSlotFillMean: mean(outboundFill, nodesUp),
             inboundSlotFillMean: mean(inboundFill, listening), components: roots.count,
             largestComponentShare: mean(Double(largest), nodesUp),

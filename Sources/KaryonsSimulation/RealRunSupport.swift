@@ -23,14 +23,15 @@ extension Simulation {
 extension MetricsSample {
     /// A sample measured elsewhere (a real run); the fields mean what they mean in a virtual run.
     public static func measured(
-        time: Instant, nodesUp: Int, routingTableEntriesMean: Double, verifiedEntriesMean: Double, peersMean: Double,
+        time: Instant, nodeIDs: [PeerID], nodesUp: Int, routingTableEntriesMean: Double, verifiedEntriesMean: Double, peersMean: Double,
         outboundSlotFillMean: Double, inboundSlotFillMean: Double, components: Int, largestComponentShare: Double,
         lookupsSucceeded: Int, lookupsFailed: Int, intervalLookupSuccessRate: Double?, framesSent: Int, bytesSent: Int,
         datagramsSent: Int, events: Int
     ) -> MetricsSample {
         MetricsSample(
             time: time, nodesUp: nodesUp, routingTableEntriesMean: routingTableEntriesMean,
-            verifiedEntriesMean: verifiedEntriesMean, peersMean: peersMean, outboundSlotFillMean: outboundSlotFillMean,
+            verifiedEntriesMean: verifiedEntriesMean, tableCapacityMean: TableCapacity.mean(of: nodeIDs),
+            peersMean: peersMean, outboundSlotFillMean: outboundSlotFillMean,
             inboundSlotFillMean: inboundSlotFillMean, components: components, largestComponentShare: largestComponentShare,
             lookupsSucceeded: lookupsSucceeded, lookupsFailed: lookupsFailed,
             intervalLookupSuccessRate: intervalLookupSuccessRate, framesSent: framesSent, bytesSent: bytesSent,

@@ -24,14 +24,28 @@ public protocol SimulatedNode {
     var nextDeadline: Instant? { mutating get }
     /// Lends the bytes waiting for `id` to `body`, then empties the outbox; nil for an unknown connection.
     mutating func withOutgoing<Result>(_ id: ConnectionID, _ body: (UnsafeRawBufferPointer) -> Result) -> Result?
+    /// Appends the bytes waiting for `id` to `buffer`, then empties the outbox; returns how many
+    /// (nil for an unknown connection). Has a default built on `withOutgoing`.
+    mutating func moveOutgoing(_ id: ConnectionID, appendingTo buffer: inout [UInt8]) -> Int?
     /// Safety problems (empty when all is well); checked after every event the node handles.
-    func invariantViolations() -> [String]
+    /// Mutating so that a node checks itself in place (no copy of its state per event) and may
+    /// remember what it already found sound; it must not change its behaviour.
+    mutating func invariantViolations() -> [String]
     /// The node's slot limits, which the network checks against its own count of the node's
-    /// connections after every event (nil: no limits).
+    /// connections after every event (nil: no limits). Read once when the node boots.
     var connectionLimits: ConnectionLimits? { get }
     /// Feeds everything that identifies the node's state into `hasher`, in a stable order (never a
     /// Dictionary's iteration order, which differs between processes).
     func digest(into hasher: inout StableHasher)
+}
+
+extension SimulatedNode {
+    public mutating func moveOutgoing(_ id: ConnectionID, appendingTo buffer: inout [UInt8]) -> Int? {
+        withOutgoing(id) { bytes -> Int in
+            buffer.append(contentsOf: bytes)
+            return bytes.count
+        }
+    }
 }
 
 /// How many connections of each plane and direction a node may have open (connecting or
@@ -61,9 +75,9 @@ public struct ConnectionLimits: Hashable, Sendable {
 }
 
 extension NodeCore: SimulatedNode {
-    /// The core's own invariants (`checkInvariants()`); slot limits are checked by the network
-    /// against `connectionLimits`.
-    public func invariantViolations() -> [String] { checkInvariants() }
+    /// The core's own invariants (`checkInvariantsInPlace()`); slot limits are checked by the
+    /// network against `connectionLimits`.
+    public mutating func invariantViolations() -> [String] { checkInvariantsInPlace() }
 
     /// The configured slots.
     public var connectionLimits: ConnectionLimits? {

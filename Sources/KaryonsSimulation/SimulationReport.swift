@@ -46,6 +46,11 @@ public struct SimulationReport: Sendable {
     /// True when no invariant broke and liveness held.
     public var passed: Bool { violationCount == 0 && liveness.passed }
 
+    /// Final verified entries per node over what the tables could hold (0...1; 0 for an empty network).
+    public var verifiedShareOfCapacity: Double {
+        final.tableCapacityMean > 0 ? final.verifiedEntriesMean / final.tableCapacityMean : 0
+    }
+
     /// Run means of a metric over the samples.
     func mean(_ metric: (MetricsSample) -> Double) -> Double {
         samples.isEmpty ? 0 : samples.map(metric).reduce(0, +) / Double(samples.count)
@@ -94,6 +99,8 @@ extension SimulationReport {
             ("nodes up", "\(final.nodesUp) / \(nodes)", ""),
             ("routing-table entries / node", fixed(final.routingTableEntriesMean, 1), fixed(mean(\.routingTableEntriesMean), 1)),
             ("verified entries / node", fixed(final.verifiedEntriesMean, 1), fixed(mean(\.verifiedEntriesMean), 1)),
+            ("  of what the tables can hold", percent(verifiedShareOfCapacity),
+             "capacity " + fixed(final.tableCapacityMean, 1)),
             ("peers / node", fixed(final.peersMean, 1), fixed(mean(\.peersMean), 1)),
             ("outbound slots filled", percent(final.outboundSlotFillMean), percent(mean(\.outboundSlotFillMean))),
             ("inbound slots filled", percent(final.inboundSlotFillMean), percent(mean(\.inboundSlotFillMean))),

@@ -36,6 +36,7 @@ extension VirtualNetwork {
             host: host, address: .v4(hosts[host].address), incarnation: Int(hosts[host].incarnation),
             identity: Int(hosts[host].identity), now: now)
         nodes[host] = makeNode(boot)
+        hosts[host].connectionLimits = inPlace(host) { $0.connectionLimits }
         hosts[host].isRunning = true
         hosts[host].bootedAt = now
         hosts[host].isStopping = false

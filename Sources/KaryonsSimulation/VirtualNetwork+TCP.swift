@@ -251,10 +251,7 @@ extension VirtualNetwork {
         let index = bufferIndex(connection, pipe: pipe)
         var buffer: [UInt8] = []
         swap(&buffer, &pipeBuffers[index])
-        let written = nodes[host]!.withOutgoing(id) { bytes -> Int in
-            buffer.append(contentsOf: bytes)
-            return bytes.count
-        } ?? 0
+        let written = nodes[host]!.moveOutgoing(id, appendingTo: &buffer) ?? 0
         swap(&buffer, &pipeBuffers[index])
         connections.modify(connection) { $0.pipes[pipe].length += written }
         return written

@@ -347,10 +347,16 @@ public final class VirtualNetwork<Node: SimulatedNode> {
         guard hosts[host].isRunning else { return }
         rescheduleTimer(host)
         if configuration.checksInvariants {
-            for problem in nodes[host]!.invariantViolations() { recordViolation(problem, host: host) }
+            // In place: reading `nodes[host]!` from this class's array would copy the whole node.
+            let problems = inPlace(host) { $0.invariantViolations() }
+            for problem in problems { recordViolation(problem, host: host) }
         }
         checkSlots(host)
     }
+
+    /// Runs `body` on the host's node in place (no copy of the node).
+    @inline(__always)
+    func inPlace<Result>(_ host: Int, _ body: (inout Node) -> Result) -> Result { body(&nodes[host]!) }
 
     private func drainOutputs(_ host: Int) {
         var drained = 0
@@ -391,8 +397,13 @@ public final class VirtualNetwork<Node: SimulatedNode> {
 
     /// The network's own count of the node's live connections against the limits it declares.
     private func checkSlots(_ host: Int) {
-        guard let limits = nodes[host]!.connectionLimits else { return }
+        guard let limits = hosts[host].connectionLimits else { return }
         let counts = hosts[host].openConnections
+        guard counts.count(.lookup, .inbound) > limits.lookupInbound
+            || counts.count(.lookup, .outbound) > limits.lookupOutbound
+            || counts.count(.peer, .inbound) > limits.peerInbound
+            || counts.count(.peer, .outbound) > limits.peerOutbound
+        else { return }
         for plane in [Plane.lookup, .peer] {
             for direction in [Direction.inbound, .outbound] {
                 let count = counts.count(plane, direction)
@@ -507,6 +518,8 @@ struct Host {
     var udpPort: UInt16?
     /// Live (connecting or open) connection ends of the node, by plane and direction.
     var openConnections = ConnectionCounts()
+    /// The running node's `connectionLimits`, read once at boot (they are fixed for its life).
+    var connectionLimits: ConnectionLimits?
 
     init(address: UInt32) { self.address = address }
 }

@@ -8,7 +8,7 @@ import Testing
 @Suite struct LoopbackReportTests {
     static func sample(at seconds: UInt64, up: Int, components: Int, succeeded: Int, failed: Int) -> MetricsSample {
         .measured(
-            time: Instant(nanoseconds: seconds * 1_000_000_000), nodesUp: up, routingTableEntriesMean: 20, verifiedEntriesMean: 19.5,
+            time: Instant(nanoseconds: seconds * 1_000_000_000), nodeIDs: [], nodesUp: up, routingTableEntriesMean: 20, verifiedEntriesMean: 19.5,
             peersMean: 23, outboundSlotFillMean: 0.95, inboundSlotFillMean: 0.9, components: components,
             largestComponentShare: components == 1 ? 1 : 0.8, lookupsSucceeded: succeeded, lookupsFailed: failed,
             intervalLookupSuccessRate: nil, framesSent: 100 * Int(seconds), bytesSent: 1_000, datagramsSent: 10, events: 50)

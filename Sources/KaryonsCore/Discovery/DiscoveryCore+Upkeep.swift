@@ -58,6 +58,8 @@ extension DiscoveryCore {
 
     /// Consistency problems for the simulator's safety checks (empty when all is well): slot counts
     /// within their limits, and no discovery state for a connection the node no longer holds.
+    /// Allocates nothing when all is well (problems are described only once found).
+    @inline(__always)  // Into NodeCore's check: passing the context by value would copy it.
     func checkInvariants(_ cx: CoreContext) -> [String] {
         var problems: [String] = []
         let slots = configuration.slots
@@ -70,27 +72,28 @@ extension DiscoveryCore {
         if dialer.usedSlots > dialer.settings.slotsMax {
             problems.append("\(dialer.usedSlots) outbound dials or peers, limit \(dialer.settings.slotsMax)")
         }
-        for id in responders.keys.sorted() {
-            problems += connectionProblems(id, cx, direction: .inbound, owner: "responder")
-        }
-        var started = 0
-        exchanges.forEach { handle, exchange in
-            if exchange.requester.state != .idle { started += 1 }
-            if sessions[exchange.session] == nil { problems.append("exchange \(handle) outlived its session") }
-            guard let connection = exchange.connection else { return }
-            if exchangeByConnection[connection] != handle {
-                problems.append("exchange \(handle) not indexed by \(connection)")
+        if responders.keys.contains(where: { !isLive($0, cx.connections, direction: .inbound) }) {
+            // Reported in connection order (a Dictionary's order differs between runs).
+            for id in responders.keys.sorted() where !isLive(id, cx.connections, direction: .inbound) {
+                problems.append(connectionProblem(id, cx.connections, owner: "responder"))
             }
-            problems += connectionProblems(connection, cx, direction: .outbound, owner: "exchange \(handle)")
         }
-        if started != activeExchanges {
-            problems.append("\(activeExchanges) lookup slots held, \(started) exchanges started")
+        let exchangeConnections = checkExchanges(cx.connections, into: &problems)
+        var lookupConnections = 0
+        cx.connections.forEachHandle { id in
+            if let connection = cx.connections.withElement(id, { $0.facts }), connection.plane == .lookup && !connection.isClosing {
+                lookupConnections += 1
+            }
         }
-        if exchangeByConnection.count > exchanges.count { problems.append("stale exchange connections") }
-        cx.connections.forEach { id, connection in
-            guard connection.plane == .lookup, !connection.isClosing else { return }
-            if responders[id] == nil && exchangeByConnection[id] == nil {
-                problems.append("lookup connection \(id) has no owner")
+        // Every owner's connection is a live lookup connection (inbound for responders, outbound for
+        // exchanges, each exchange's indexed by it: all distinct), so equal counts mean every such
+        // connection has an owner.
+        if lookupConnections != responders.count + exchangeConnections {
+            cx.connections.forEach { id, connection in
+                guard connection.plane == .lookup, !connection.isClosing else { return }
+                if responders[id] == nil && exchangeByConnection[id] == nil {
+                    problems.append("lookup connection \(id) has no owner")
+                }
             }
         }
         if !isRunning && (!responders.isEmpty || exchanges.count > 0 || sessions.count > 0 || dialer.usedSlots > 0) {
@@ -99,15 +102,43 @@ extension DiscoveryCore {
         return problems
     }
 
-    private func connectionProblems(
-        _ id: ConnectionID, _ cx: CoreContext, direction: Direction, owner: String
-    ) -> [String] {
-        guard let connection = cx.connections[id], !connection.isClosing else {
-            return ["\(owner) holds dead connection \(id)"]
+    /// Checks the exchanges; returns how many hold a connection.
+    private func checkExchanges(_ connections: SlotTable<Connection>, into problems: inout [String]) -> Int {
+        var started = 0
+        var connected = 0
+        exchanges.forEachHandle { handle in
+            // Field by field, in place (copying an exchange would copy its requester's buffers).
+            let facts = exchanges.withElement(handle) { ($0.requester.state != .idle, $0.session, $0.connection) }
+            guard let (isStarted, session, connection) = facts else { return }
+            if isStarted { started += 1 }
+            if !sessions.contains(session) { problems.append("exchange \(handle) outlived its session") }
+            guard let connection else { return }
+            connected += 1
+            if exchangeByConnection[connection] != handle {
+                problems.append("exchange \(handle) not indexed by \(connection)")
+            }
+            if !isLive(connection, connections, direction: .outbound) {
+                problems.append(connectionProblem(connection, connections, owner: "exchange \(handle)"))
+            }
         }
-        if connection.plane != .lookup || connection.direction != direction {
-            return ["\(owner) holds \(connection.direction) \(connection.plane) connection \(id)"]
+        if started != activeExchanges {
+            problems.append("\(activeExchanges) lookup slots held, \(started) exchanges started")
         }
-        return []
+        if exchangeByConnection.count > exchanges.count { problems.append("stale exchange connections") }
+        return connected
+    }
+
+    /// True when `id` is a live (not closing) lookup connection in `direction`.
+    private func isLive(_ id: ConnectionID, _ connections: SlotTable<Connection>, direction: Direction) -> Bool {
+        guard let connection = connections.withElement(id, { $0.facts }) else { return false }
+        return !connection.isClosing && connection.plane == .lookup && connection.direction == direction
+    }
+
+    /// What is wrong with a connection `isLive` rejected.
+    private func connectionProblem(_ id: ConnectionID, _ connections: SlotTable<Connection>, owner: String) -> String {
+        guard let connection = connections.withElement(id, { $0.facts }), !connection.isClosing else {
+            return "\(owner) holds dead connection \(id)"
+        }
+        return "\(owner) holds \(connection.direction) \(connection.plane) connection \(id)"
     }
 }

@@ -159,6 +159,17 @@ struct Connection {
     /// True while the driver reports its send queue above the high watermark.
     var isSendQueueHigh = false
 
+    /// What the invariant checks read of a connection, as plain values (read in place through the
+    /// table's subscript: `connections[id]?.facts` copies no buffer).
+    struct Facts {
+        let plane: Plane
+        let direction: Direction
+        let isEstablished: Bool
+        let isClosing: Bool
+    }
+
+    var facts: Facts { Facts(plane: plane, direction: direction, isEstablished: isEstablished, isClosing: isClosing) }
+
     init(plane: Plane, direction: Direction, remote: Endpoint, frameSizeMax: Int, isEstablished: Bool) {
         self.plane = plane
         self.direction = direction
@@ -176,6 +187,20 @@ enum CoreTimer: Hashable {
     case discovery(DiscoveryTimer)
     /// A peer-pool timer.
     case peers(PeerTimer)
+}
+
+extension CoreTimer: DenselyIndexed {
+    /// Every timer has its own place in the deadline queue's array (no hashing on the hot path):
+    /// discovery's three fixed timers first, then connections and exchanges interleaved by slot.
+    var denseIndex: Int? {
+        switch self {
+        case .discovery(.seeding): return 0
+        case .discovery(.refresh): return 1
+        case .discovery(.dialer): return 2
+        case .connection(let id): return 3 + 2 * Int(id.slot)
+        case .discovery(.exchange(let handle)): return 4 + 2 * Int(handle.slot)
+        }
+    }
 }
 
 /// Messages from one half of the node to the other, routed by `NodeCore`.

@@ -22,6 +22,10 @@ public struct NodeCore {
     private var discovery: DiscoveryCore
     private var pool: PeerCore
     private var lifecycle = Lifecycle.idle
+    /// What `checkInvariantsInPlace` last found sound: the routing table's structure version, and
+    /// the pool's version with the number of peer links. Unchanged since, they are not rechecked.
+    private var soundTableVersion: UInt64?
+    private var soundPool: (version: UInt64, links: Int)?
 
     /// Creates a node with identity `id`; `seed` fixes every random choice it will make.
     public init(id: PeerID, configuration: NodeConfiguration, seed: UInt64, now: Instant) {
@@ -168,6 +172,22 @@ public struct NodeCore {
         guard let (value, isClosing) = result else { return nil }
         if isClosing { cx.connections.remove(id) }
         return value
+    }
+
+    /// Appends the bytes waiting for `id` to `buffer`, then empties the outbox; returns how many
+    /// (nil for a connection the core no longer knows). `withOutgoing` for a driver in another
+    /// module: a generic call across modules is not specialized and looks up type metadata on
+    /// every call, which the simulator would pay for every segment.
+    public mutating func moveOutgoing(_ id: ConnectionID, appendingTo buffer: inout [UInt8]) -> Int? {
+        let moved = cx.connections.modify(id) { connection -> (Int, Bool) in
+            let count = connection.outbox.count
+            connection.outbox.bytes.withUnsafeBytes { buffer.append(contentsOf: $0) }
+            connection.outbox.removeAll()
+            return (count, connection.isClosing)
+        }
+        guard let (count, isClosing) = moved else { return nil }
+        if isClosing { cx.connections.remove(id) }
+        return count
     }
 
     /// The bytes waiting for `id` (empty for an unknown connection), as a new array.
@@ -341,13 +361,53 @@ public struct NodeCore {
         routeSignals()
     }
 
+    /// Tests only: ways to break the node's state on purpose, so that tests see the invariant
+    /// checks catch each one.
+    enum TestsOnlyCorruption: CaseIterable {
+        /// The pool frees an established peer's slot while its link stays.
+        case releasePoolSlot
+        /// An established peer's keep-alive deadline vanishes from the queue.
+        case cancelPeerDeadline
+        /// The connection under an established peer is forgotten while its link stays.
+        case dropPeerConnection
+    }
+
+    /// Tests only: applies `corruption` to the first established peer; false if there is none.
+    mutating func testsOnly_corrupt(_ corruption: TestsOnlyCorruption) -> Bool {
+        var target: ConnectionID?
+        pool.links.forEachFacts { link in if target == nil && link.stage == .established { target = link.id } }
+        guard let id = target else { return false }
+        switch corruption {
+        case .releasePoolSlot: pool.pool.release(id)
+        case .cancelPeerDeadline: cx.deadlines.cancel(.connection(id))
+        case .dropPeerConnection: cx.connections.remove(id)
+        }
+        return true
+    }
+
     // MARK: Invariants
 
     /// Problems with the node's internal consistency (empty when all is well), for the simulator's
     /// safety checks after every event.
     public func checkInvariants() -> [String] {
-        var problems = discovery.table.checkInvariants()
-        problems += pool.checkInvariants(cx)
+        var node = self
+        return node.checkInvariantsInPlace()
+    }
+
+    /// `checkInvariants()` for a caller that holds the node mutably (the simulator, after every
+    /// event): the state is read in place, where the non-mutating form copies the halves and the
+    /// connection table first. Changes nothing.
+    public mutating func checkInvariantsInPlace() -> [String] {
+        var problems: [String] = []
+        let tableVersion = discovery.table.structureVersion
+        if tableVersion != soundTableVersion {
+            problems = discovery.table.checkInvariants()
+            soundTableVersion = problems.isEmpty ? tableVersion : nil
+        }
+        let poolState = (version: pool.pool.version, links: pool.links.count)
+        let peerProblems = pool.checkInvariants(cx, poolKnownSound: soundPool.map { $0 == poolState } ?? false)
+        soundPool = peerProblems.isEmpty ? poolState : nil
+        problems += peerProblems
         problems += discovery.checkInvariants(cx)
         problems += signalContractProblems()
         return problems
@@ -358,14 +418,14 @@ public struct NodeCore {
     /// dial the dialer waits on is an outbound connection the peer half is opening or handshaking,
     /// and every outbound peer it counts is one in the pool; a lost answer would hold a slot forever.
     /// (The peer half may hold more: tests dial it directly.)
-    private func signalContractProblems() -> [String] {
-        let dialer = discovery.dialer
+    private mutating func signalContractProblems() -> [String] {
         var waiting = 0
         var counted = 0
-        for dial in dialer.tableDials where dial.retryAt == nil {
+        // Read in place (a copy of the dialer would copy its sets and arrays after every event).
+        for dial in discovery.dialer.tableDials where dial.retryAt == nil {
             if dial.isConnected { counted += 1 } else { waiting += 1 }
         }
-        for manual in dialer.manualPeers {
+        for manual in discovery.dialer.manualPeers {
             switch manual.state {
             case .dialling: waiting += 1
             case .connected: counted += 1
@@ -374,7 +434,7 @@ public struct NodeCore {
         }
         var opening = 0
         var established = 0
-        pool.links.forEach { link in
+        pool.links.forEachFacts { link in
             guard link.direction == .outbound else { return }
             switch link.stage {
             case .connecting, .handshaking: opening += 1

@@ -3,17 +3,30 @@ extension PeerCore {
     /// within limits, a live connection behind every link, no link or pool entry for a dead ID, every
     /// pool member on an established link and every established link in the pool, a deadline for
     /// every handshake, and no peer connection the peer half does not know.
-    func checkInvariants(_ cx: CoreContext) -> [String] {
+    ///
+    /// The simulator runs this after every event, so a sound state costs no allocation and no
+    /// hashing: links, pool slots, connections and deadlines are all indexed by connection slot.
+    ///
+    /// `poolKnownSound`: the pool and the number of links are as they were when this check last
+    /// passed (`PeerPool.version`), so the pool's own bookkeeping needs no second look.
+    @inline(__always)  // Into NodeCore's check: passing the context by value would copy it.
+    func checkInvariants(_ cx: CoreContext, poolKnownSound: Bool = false) -> [String] {
         var problems: [String] = []
-        var live = Set<ConnectionID>()
-        links.forEach { link in
-            live.insert(link.id)
-            problems += linkProblems(link, cx)
+        links.forEachFacts { link in linkProblems(link, cx.connections, cx.deadlines, into: &problems) }
+        if !poolKnownSound { pool.checkInvariants(heldBy: links.count, into: &problems) }
+        var peerConnections = 0
+        cx.connections.forEachHandle { id in
+            if let connection = cx.connections.withElement(id, { $0.facts }), connection.plane == .peer && !connection.isClosing {
+                peerConnections += 1
+            }
         }
-        problems += pool.checkInvariants(live: live)
-        cx.connections.forEach { id, connection in
-            if connection.plane == .peer && !connection.isClosing && links[id] == nil {
-                problems.append("peers: connection \(id) to \(connection.remote) has no peer link")
+        // Every link names a distinct live peer connection (checked per link), so equal counts
+        // mean no live peer connection lacks a link.
+        if peerConnections != links.count {
+            cx.connections.forEach { id, connection in
+                if connection.plane == .peer && !connection.isClosing && links[id] == nil {
+                    problems.append("peers: connection \(id) to \(connection.remote) has no peer link")
+                }
             }
         }
         if isStopped && links.count > 0 {
@@ -22,40 +35,43 @@ extension PeerCore {
         return problems
     }
 
-    private func linkProblems(_ link: PeerLink, _ cx: CoreContext) -> [String] {
+    private func linkProblems(
+        _ link: PeerLink.Facts, _ connections: SlotTable<Connection>, _ deadlines: DeadlineQueue<CoreTimer>,
+        into problems: inout [String]
+    ) {
         let id = link.id
-        guard let connection = cx.connections[id], !connection.isClosing else {
-            return ["peers: link \(id) names a dead connection"]
+        guard let connection = connections.withElement(id, { $0.facts }), !connection.isClosing else {
+            problems.append("peers: link \(id) names a dead connection")
+            return
         }
-        var problems: [String] = []
         if connection.plane != .peer || connection.direction != link.direction {
             problems.append(
                 "peers: link \(id) disagrees with its connection (\(connection.plane), \(connection.direction))"
             )
         }
+        if !pool.holdsSlot(id) { problems.append("peers: link \(id) holds no pool slot") }
         switch link.stage {
         case .connecting:
             if connection.isEstablished { problems.append("peers: link \(id) still connecting on an open connection") }
             if pool.peer(on: id) != nil { problems.append("peers: dial \(id) carries a pool member") }
-        case .handshaking(let machine):
-            if cx.deadlines.deadline(of: .connection(id)) == nil || machine.deadline == nil {
+        case .handshaking:
+            if link.deadline == nil || deadlines.deadline(of: .connection(id)) == nil {
                 problems.append("peers: handshake \(id) has no deadline")
             }
-            if (pool.peer(on: id) != nil) != machine.isAwaitingConfirmation {
+            if (pool.peer(on: id) != nil) != link.isAwaitingConfirmation {
                 problems.append("peers: handshake \(id) pool membership disagrees with its stage")
             }
-        case .established(let peer):
-            if pool.connection(of: peer.peerID) != id {
-                problems.append(
-                    "peers: established \(peer.peerID.shortDescription) on \(id) is not its pool connection"
-                )
+        case .established:
+            // The pool's members and slots are a bijection (`PeerPool.checkInvariants`), so the slot
+            // carrying this peer means the pool's connection of this peer is this one.
+            if let peerID = link.peerID, pool.peer(on: id) != peerID {
+                problems.append("peers: established \(peerID.shortDescription) on \(id) is not its pool connection")
             }
-            if cx.deadlines.deadline(of: .connection(id)) != peer.nextDeadline {
+            if deadlines.deadline(of: .connection(id)) != link.deadline {
                 problems.append("peers: peer \(id) deadline differs from its machine's")
             }
         case .modifying:
             problems.append("peers: link \(id) left in the modifying placeholder")
         }
-        return problems
     }
 }

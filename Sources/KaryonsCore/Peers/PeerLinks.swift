@@ -23,6 +23,37 @@ struct PeerLink {
     /// The endpoint we dialled (nil for inbound connections), as discovery knows it.
     var dialled: Endpoint? { direction == .outbound ? remote : nil }
 
+    /// What the invariant checks read of a link, as plain values (read in place, no copy of the machines).
+    struct Facts {
+        enum Stage { case connecting, handshaking, established, modifying }
+        let id: ConnectionID
+        let direction: Direction
+        let stage: Stage
+        /// Handshaking: the machine's deadline; established: the peer machine's next deadline.
+        let deadline: Instant?
+        /// Handshaking: the listener waits for the dialler's confirmation (it is a pool member already).
+        let isAwaitingConfirmation: Bool
+        /// Established: the peer.
+        let peerID: PeerID?
+    }
+
+    var facts: Facts {
+        switch stage {
+        case .connecting:
+            return Facts(id: id, direction: direction, stage: .connecting, deadline: nil, isAwaitingConfirmation: false, peerID: nil)
+        case .handshaking(let machine):
+            return Facts(
+                id: id, direction: direction, stage: .handshaking, deadline: machine.deadline,
+                isAwaitingConfirmation: machine.isAwaitingConfirmation, peerID: nil)
+        case .established(let peer):
+            return Facts(
+                id: id, direction: direction, stage: .established, deadline: peer.nextDeadline,
+                isAwaitingConfirmation: false, peerID: peer.peerID)
+        case .modifying:
+            return Facts(id: id, direction: direction, stage: .modifying, deadline: nil, isAwaitingConfirmation: false, peerID: nil)
+        }
+    }
+
     /// The established peer's machine, if any.
     var peer: PeerMachine? {
         if case .established(let machine) = stage { return machine }
@@ -91,6 +122,18 @@ struct PeerLinks {
 
     /// The IDs of every link, in slot order.
     var ids: [ConnectionID] { links.compactMap { $0?.id } }
+
+    /// Calls `body` with the facts of every link, in slot order (read in place: no link is copied).
+    func forEachFacts(_ body: (PeerLink.Facts) -> Void) {
+        links.withUnsafeBufferPointer { buffer in
+            for index in buffer.indices where buffer[index] != nil {
+                // A live slot's payload sits at the start of its Optional (single-payload enum
+                // layout): read it there, as `if case .some(let link)` would copy the link first.
+                let slot = UnsafeRawPointer(buffer.baseAddress! + index)
+                body(slot.assumingMemoryBound(to: PeerLink.self).pointee.facts)
+            }
+        }
+    }
 
     /// Calls `body` for every link, in slot order.
     func forEach(_ body: (PeerLink) -> Void) {

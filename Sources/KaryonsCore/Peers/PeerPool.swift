@@ -56,6 +56,8 @@ struct PeerPool {
     }
 
     private struct Slot: Hashable {
+        /// The connection holding the slot (its generation tells a stale ID apart).
+        let id: ConnectionID
         let direction: Direction
         /// The inbound remote's diversity subnet (nil for outbound and loopback).
         let subnet: IPAddress.Subnet?
@@ -65,13 +67,19 @@ struct PeerPool {
 
     let limits: Limits
     let localID: PeerID
-    private var slots: [ConnectionID: Slot] = [:]
+    /// The slots held, indexed by connection slot (array lookups, no hashing on the hot path).
+    private var slots: [Slot?] = []
+    /// The number of slots held.
+    private var heldCount = 0
     private var members: [PeerID: ConnectionID] = [:]
     private var inboundPerSubnet: [IPAddress.Subnet: Int] = [:]
     /// Inbound connections holding a slot.
     private(set) var inboundCount = 0
     /// Outbound connections (dialling, handshaking or established) holding a slot.
     private(set) var outboundCount = 0
+    /// Bumped by every call that may change the slots or the members, so a checker can skip a pool
+    /// it already found sound.
+    private(set) var version: UInt64 = 0
 
     init(limits: Limits, localID: PeerID) {
         self.limits = limits
@@ -88,14 +96,33 @@ struct PeerPool {
     func connection(of peer: PeerID) -> ConnectionID? { members[peer] }
 
     /// The peer a connection carries, if it joined.
-    func peer(on id: ConnectionID) -> PeerID? { slots[id]?.peer }
+    func peer(on id: ConnectionID) -> PeerID? { slot(of: id)?.peer }
 
     /// True if the connection holds a slot.
-    func holdsSlot(_ id: ConnectionID) -> Bool { slots[id] != nil }
+    func holdsSlot(_ id: ConnectionID) -> Bool { slot(of: id) != nil }
+
+    private func slot(of id: ConnectionID) -> Slot? {
+        let index = Int(id.slot)
+        guard index < slots.count, let slot = slots[index], slot.id == id else { return nil }
+        return slot
+    }
+
+    private mutating func store(_ slot: Slot) {
+        let index = Int(slot.id.slot)
+        if index >= slots.count { slots.append(contentsOf: repeatElement(nil, count: index + 1 - slots.count)) }
+        if slots[index] == nil { heldCount += 1 }
+        slots[index] = slot
+    }
+
+    private mutating func setPeer(_ peer: PeerID?, of id: ConnectionID) {
+        guard slot(of: id) != nil else { return }
+        slots[Int(id.slot)]!.peer = peer
+    }
 
     /// Takes an inbound slot for a connection accepted from `address`, or says why not.
     mutating func openInbound(_ id: ConnectionID, from address: IPAddress) -> InboundRefusal? {
-        precondition(slots[id] == nil, "BUG in Karyons: connection \(id) already holds a peer slot")
+        version &+= 1
+        precondition(slot(of: id) == nil, "BUG in Karyons: connection \(id) already holds a peer slot")
         guard inboundCount < limits.inbound else { return .noFreeSlot }
         let subnet = address.isLoopback ? nil : address.diversitySubnet
         if let subnet {
@@ -103,22 +130,24 @@ struct PeerPool {
             inboundPerSubnet[subnet, default: 0] += 1
         }
         inboundCount += 1
-        slots[id] = Slot(direction: .inbound, subnet: subnet)
+        store(Slot(id: id, direction: .inbound, subnet: subnet))
         return nil
     }
 
     /// Takes an outbound slot for a dial (check `hasFreeOutboundSlot` first).
     mutating func openOutbound(_ id: ConnectionID) {
-        precondition(slots[id] == nil, "BUG in Karyons: connection \(id) already holds a peer slot")
+        version &+= 1
+        precondition(slot(of: id) == nil, "BUG in Karyons: connection \(id) already holds a peer slot")
         precondition(hasFreeOutboundSlot, "BUG in Karyons: dial without a free outbound slot")
         outboundCount += 1
-        slots[id] = Slot(direction: .outbound, subnet: nil)
+        store(Slot(id: id, direction: .outbound, subnet: nil))
     }
 
     /// Admits `peer`, whose handshake on `id` completed, or refuses it as a duplicate (see the type's
     /// doc for the simultaneous-open tie-break).
     mutating func join(_ peer: PeerID, on id: ConnectionID) -> JoinDecision {
-        guard let slot = slots[id], slot.peer == nil else {
+        version &+= 1
+        guard let slot = slot(of: id), slot.peer == nil else {
             preconditionFailure("BUG in Karyons: join on \(id), which holds no slot or already carries a peer")
         }
         precondition(peer != localID, "BUG in Karyons: a self connection reached the pool")
@@ -126,19 +155,22 @@ struct PeerPool {
             admit(peer, on: id)
             return .joined
         }
-        guard let existingSlot = slots[existing], existingSlot.direction != slot.direction else {
+        guard let existingSlot = self.slot(of: existing), existingSlot.direction != slot.direction else {
             return .duplicate(of: existing)
         }
         let newDialler = slot.direction == .outbound ? localID : peer
         guard newDialler == min(localID, peer) else { return .duplicate(of: existing) }
-        slots[existing]?.peer = nil
+        setPeer(nil, of: existing)
         admit(peer, on: id)
         return .joinedReplacing(existing)
     }
 
     /// Frees the connection's slot and, if it carries a pool member, takes the peer out.
     mutating func release(_ id: ConnectionID) {
-        guard let slot = slots.removeValue(forKey: id) else { return }
+        version &+= 1
+        guard let slot = slot(of: id) else { return }
+        slots[Int(id.slot)] = nil
+        heldCount -= 1
         switch slot.direction {
         case .inbound: inboundCount -= 1
         case .outbound: outboundCount -= 1
@@ -151,7 +183,7 @@ struct PeerPool {
     }
 
     private mutating func admit(_ peer: PeerID, on id: ConnectionID) {
-        slots[id]?.peer = peer
+        setPeer(peer, of: id)
         members[peer] = id
     }
 
@@ -159,27 +191,66 @@ struct PeerPool {
     /// should hold a slot.
     func checkInvariants(live: Set<ConnectionID>) -> [String] {
         var problems: [String] = []
-        let inbound = slots.values.filter { $0.direction == .inbound }.count
-        if inbound != inboundCount || outboundCount != slots.count - inbound {
+        checkInvariants(heldBy: live.count, into: &problems)
+        for id in live.sorted() where !holdsSlot(id) { problems.append("peer pool: live connection \(id) holds no slot") }
+        return problems
+    }
+
+    /// Appends problems with the pool's bookkeeping, given how many connections should hold a slot
+    /// (the caller checks that each of them does). Allocates nothing and hashes once per subnet when
+    /// the pool is sound: members and slots are cross-checked through the slot array (each member's
+    /// slot carries it, and as many slots carry a peer as there are members, so the two agree).
+    func checkInvariants(heldBy expected: Int, into problems: inout [String]) {
+        var inbound = 0, outbound = 0, carrying = 0, held = 0
+        var subnetSlots = 0
+        for index in slots.indices {
+            guard let slot = slots[index] else { continue }
+            held += 1
+            if slot.id.slot != UInt32(index) { problems.append("peer pool: slot \(index) holds \(slot.id)") }
+            switch slot.direction {
+            case .inbound: inbound += 1
+            case .outbound: outbound += 1
+            }
+            if slot.peer != nil { carrying += 1 }
+            if slot.subnet != nil { subnetSlots += 1 }
+        }
+        if held != heldCount { problems.append("peer pool: counts \(heldCount) slots, holds \(held)") }
+        if inbound != inboundCount || outbound != outboundCount {
             problems.append("peer pool: slot counts \(inboundCount)/\(outboundCount) disagree with the slots held")
         }
         if inboundCount > limits.inbound || outboundCount > limits.outbound {
             problems.append("peer pool: \(inboundCount) inbound / \(outboundCount) outbound exceed the limits")
         }
-        for (subnet, count) in inboundPerSubnet.sorted(by: { $0.value < $1.value })
-        where count > limits.inboundPerSubnet || count <= 0 {
-            problems.append("peer pool: subnet \(subnet) counts \(count) inbound connections")
+        checkSubnets(subnetSlots: subnetSlots, into: &problems)
+        if held != expected {
+            problems.append("peer pool: slots held by \(held) connections, \(expected) live")
         }
-        if Set(slots.keys) != live {
-            problems.append("peer pool: slots held by \(slots.count) connections, \(live.count) live")
+        if members.contains(where: { slot(of: $0.value)?.peer != $0.key }) {
+            // Reported in connection order (a Dictionary's order differs between runs).
+            for (peer, id) in members.sorted(by: { $0.value < $1.value }) where slot(of: id)?.peer != peer {
+                problems.append("peer pool: member \(peer.shortDescription) on \(id), which does not carry it")
+            }
         }
-        for (peer, id) in members.sorted(by: { $0.value < $1.value }) where slots[id]?.peer != peer {
-            problems.append("peer pool: member \(peer.shortDescription) on \(id), which does not carry it")
-        }
-        let carrying = slots.values.filter { $0.peer != nil }.count
         if carrying != members.count {
             problems.append("peer pool: \(carrying) connections carry a peer, \(members.count) members")
         }
-        return problems
+    }
+
+    private func checkSubnets(subnetSlots: Int, into problems: inout [String]) {
+        var counted = 0
+        var isSound = true
+        for count in inboundPerSubnet.values {
+            counted += count
+            if count > limits.inboundPerSubnet || count <= 0 { isSound = false }
+        }
+        if !isSound {
+            for (subnet, count) in inboundPerSubnet.sorted(by: { $0.value < $1.value })
+            where count > limits.inboundPerSubnet || count <= 0 {
+                problems.append("peer pool: subnet \(subnet) counts \(count) inbound connections")
+            }
+        }
+        if counted != subnetSlots {
+            problems.append("peer pool: \(counted) inbound connections counted by subnet, \(subnetSlots) held")
+        }
     }
 }

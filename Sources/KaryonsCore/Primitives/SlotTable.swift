@@ -75,6 +75,21 @@ public struct SlotTable<Element> {
         return body(&elements[Int(handle.slot)]!)
     }
 
+    /// Calls `body` with the element named by `handle`, lent in place (the subscript's getter copies
+    /// it, retaining everything it holds); nil for a stale handle. For hot read-only paths such as
+    /// invariant checks.
+    @inline(__always)
+    public func withElement<Result>(_ handle: SlotHandle, _ body: (borrowing Element) -> Result) -> Result? {
+        guard contains(handle) else { return nil }
+        return elements.withUnsafeBufferPointer { buffer in
+            // Unwrapping the Optional (`switch`, `if let`, `!`) copies a large element to the stack
+            // first; a live slot's payload sits at the start of its Optional (Swift's single-payload
+            // enum layout), so it is lent from there.
+            let slot = UnsafeRawPointer(buffer.baseAddress! + Int(handle.slot))
+            return body(slot.assumingMemoryBound(to: Element.self).pointee)
+        }
+    }
+
     /// Removes and returns the element, bumping the slot's generation; nil for a stale handle.
     @discardableResult
     public mutating func remove(_ handle: SlotHandle) -> Element? {
@@ -100,6 +115,20 @@ public struct SlotTable<Element> {
             if let element = elements[index] {
                 try body(SlotHandle(slot: UInt32(index), generation: generations[index]), element)
             }
+        }
+    }
+
+    /// Calls `body` with the handle of each live element, in slot order. Unlike `forEach`, copies no
+    /// element: read what is needed through the subscript (`table[handle]?.field` borrows in place).
+    public func forEachHandle(_ body: (SlotHandle) throws -> Void) rethrows {
+        var remaining = count  // Stop at the last live element: a table keeps its peak size.
+        var index = 0
+        while remaining > 0 && index < elements.count {
+            if elements[index] != nil {
+                remaining -= 1
+                try body(SlotHandle(slot: UInt32(index), generation: generations[index]))
+            }
+            index += 1
         }
     }
 }

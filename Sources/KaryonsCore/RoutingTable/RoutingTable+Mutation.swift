@@ -9,6 +9,7 @@ extension RoutingTable {
     /// outbound connection to it. An entry cannot be added as `.failed`. `now` becomes its
     /// `lastSeen`.
     public mutating func add(_ record: PeerRecord, status: EntryStatus = .unverified, now: Instant) -> AddResult {
+        structureVersion &+= 1
         precondition(status != .failed, "BUG in Karyons: a routing-table entry cannot be added as failed")
         guard let bucket = bucketIndex(of: record.id) else { return .ignored(.ownKey) }
         if slot(of: record.id, inBucket: bucket) != nil { return .exists }
@@ -34,6 +35,7 @@ extension RoutingTable {
     /// Removes `id`; returns the removed entry, or nil if it was not present.
     @discardableResult
     public mutating func remove(_ id: PeerID) -> Entry? {
+        structureVersion &+= 1
         guard let bucket = bucketIndex(of: id), let slot = slot(of: id, inBucket: bucket) else { return nil }
         let removed = entry(atSlot: slot)
         removeEntry(atSlot: slot, inBucket: bucket)
@@ -45,6 +47,7 @@ extension RoutingTable {
     /// Returns false if `id` is not in the table.
     @discardableResult
     public mutating func markVerified(_ id: PeerID, now: Instant) -> Bool {
+        structureVersion &+= 1
         guard let slot = slot(of: id) else { return false }
         recordSuccess(atSlot: slot, status: statuses[slot] == .connected ? .connected : .verified, now: now)
         return true
@@ -54,6 +57,7 @@ extension RoutingTable {
     /// and `lastSeen` = `now`. Returns false if `id` is not in the table.
     @discardableResult
     public mutating func markConnected(_ id: PeerID, now: Instant) -> Bool {
+        structureVersion &+= 1
         guard let slot = slot(of: id) else { return false }
         recordSuccess(atSlot: slot, status: .connected, now: now)
         return true
@@ -65,6 +69,7 @@ extension RoutingTable {
     /// ``markFailed(_:now:)`` instead.
     @discardableResult
     public mutating func markDisconnected(_ id: PeerID, now: Instant) -> Bool {
+        structureVersion &+= 1
         guard let slot = slot(of: id), statuses[slot] == .connected else { return false }
         recordSuccess(atSlot: slot, status: .verified, now: now)
         return true
@@ -75,6 +80,7 @@ extension RoutingTable {
     /// Returns the new failure count, so the caller can evict it after its limit; nil if absent.
     @discardableResult
     public mutating func markFailed(_ id: PeerID, now: Instant) -> Int? {
+        structureVersion &+= 1
         guard let bucket = bucketIndex(of: id), let slot = slot(of: id, inBucket: bucket) else { return nil }
         setStatus(.failed, atSlot: slot, inBucket: bucket)
         let failures = details[slot].failureCount

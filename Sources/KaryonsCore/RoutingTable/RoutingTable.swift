@@ -102,6 +102,9 @@ public struct RoutingTable: Sendable {
     var statusIndex = StatusIndex()
     /// Non-loopback entries per diversity subnet (no zero counts are kept).
     var subnetCounts: [IPAddress.Subnet: Int] = [:]
+    /// Bumped by every call that may change an entry's presence, place, status or failure count
+    /// (everything `checkInvariants` reads), so a checker can skip a table it already found sound.
+    public internal(set) var structureVersion: UInt64 = 0
 
     /// Creates an empty table keyed to `localID`.
     public init(localID: PeerID, configuration: Configuration = Configuration()) {

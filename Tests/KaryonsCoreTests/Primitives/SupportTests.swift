@@ -38,6 +38,38 @@ import Testing
         #expect(Set(table.handles) == Set(model.keys))
         for handle in everIssued { #expect(table[handle] == model[handle]) }
     }
+
+    /// A large element with references and spare bits, like `Connection`.
+    struct Bulky: Equatable {
+        var name: String
+        var bytes: [UInt8]
+        var flag: Bool
+        var extra: (UInt64, UInt64, UInt64, UInt64) = (1, 2, 3, 4)
+        static func == (a: Bulky, b: Bulky) -> Bool { a.name == b.name && a.bytes == b.bytes && a.flag == b.flag }
+    }
+
+    /// `withElement` and `forEachHandle` read elements in place (through the Optional's payload):
+    /// they must see exactly what the subscript sees, and nothing for stale handles.
+    @Test(arguments: 0..<5)
+    func inPlaceReadsAgreeWithTheSubscript(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        var table = SlotTable<Bulky>()
+        var issued: [SlotHandle] = []
+        for step in 0..<300 {
+            if issued.isEmpty || rng.chance(0.6) {
+                issued.append(table.insert(Bulky(name: "e\(step)", bytes: [UInt8(step % 256)], flag: step % 3 == 0)))
+            } else {
+                table.remove(issued[rng.index(below: issued.count)])
+            }
+        }
+        for handle in issued {
+            #expect(table.withElement(handle) { ($0.name, $0.flag, $0.bytes) } .map { Bulky(name: $0.0, bytes: $0.2, flag: $0.1) }
+                    == table[handle])
+        }
+        var visited: [SlotHandle] = []
+        table.forEachHandle { visited.append($0) }
+        #expect(visited == table.handles)
+    }
 }
 
 @Suite struct BackoffTests {
@@ -140,6 +172,51 @@ import Testing
             }
             #expect(queue.count == model.count)
             #expect(queue.nextDeadline?.nanoseconds == model.values.min())
+        }
+    }
+
+    /// A slot-like key: slot and generation; the slot is its dense index (nil for "other" keys).
+    struct SlotKey: Hashable, DenselyIndexed {
+        var slot: Int
+        var generation: Int
+        var isDense: Bool
+        var denseIndex: Int? { isDense ? slot : nil }
+    }
+
+    /// The same key, hashed only.
+    struct HashedKey: Hashable {
+        var key: SlotKey
+    }
+
+    /// Dense storage must not change behaviour: a queue of densely indexed keys (several
+    /// generations sharing an index included) pops exactly what a purely hashed queue pops.
+    @Test(arguments: 0..<10)
+    func denseKeysBehaveLikeHashedKeys(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        var dense = DeadlineQueue<SlotKey>()
+        var hashed = DeadlineQueue<HashedKey>()
+        var now: UInt64 = 0
+        for _ in 0..<3_000 {
+            let key = SlotKey(slot: rng.index(below: 12), generation: rng.index(below: 3), isDense: !rng.chance(0.2))
+            switch rng.uniform(below: 5) {
+            case 0, 1:
+                let deadline = Instant(nanoseconds: now + rng.uniform(below: 500))
+                dense.schedule(key, at: deadline)
+                hashed.schedule(HashedKey(key: key), at: deadline)
+            case 2:
+                dense.cancel(key)
+                hashed.cancel(HashedKey(key: key))
+            default:
+                now += rng.uniform(below: 60)
+                while true {
+                    let popped = dense.popDue(now: Instant(nanoseconds: now))
+                    #expect(popped == hashed.popDue(now: Instant(nanoseconds: now))?.key)
+                    if popped == nil { break }
+                }
+            }
+            #expect(dense.count == hashed.count)
+            #expect(dense.deadline(of: key) == hashed.deadline(of: HashedKey(key: key)))
+            #expect(dense.nextDeadline == hashed.nextDeadline)
         }
     }
 }
