@@ -73,8 +73,9 @@ struct EngineBenchmarksTests {
         #expect(baseline.pairs == 0 && baseline.heapBytes > 0)
         #expect(waves.map(\.nodesUp.pairs) == [0, 50])
         #expect(waves.map(\.connected.pairs) == [50, 100])
-        // Nodes and connections take memory: the heap grows with each step.
-        #expect(waves.allSatisfy { $0.nodesUp.heapBytes < $0.connected.heapBytes })
+        // The heap figures are process-wide and other suites allocate concurrently in this process, so
+        // only their presence is checked here; their size is for bench-compare, which runs alone.
+        #expect(waves.allSatisfy { $0.nodesUp.heapBytes > 0 && $0.connected.heapBytes > 0 })
     }
 
     @Test func withoutThePreloadNothingIsCounted() {
