@@ -10,8 +10,8 @@ import Testing
 struct LookupWalkScenarioTests {
     /// 500 nodes for 90 s. Measured (release `karyons sim --nodes 500 --duration 90s
     /// --no-invariants`, seeds 1-5): verified share of capacity 69.4-73.0% with the two-round
-    /// seeding session, 79.3-82.7% with the walk.
-    @Test("500 nodes: the walk fills the near buckets (verified share of capacity >= 76%)",
+    /// seeding session, 89.4-90.7% with the walk (run-mean hops 4.2-4.3, against 2.0).
+    @Test("500 nodes: the walk fills the near buckets (verified share of capacity >= 85%)",
           arguments: [UInt64(1), 2])
     func nearBucketsFill(seed: UInt64) {
         var options = SimulationOptions()
@@ -25,7 +25,7 @@ struct LookupWalkScenarioTests {
         // Bucket 31 alone holds 20: the near buckets must add to what the tables can hold.
         #expect(report.final.tableCapacityMean > 20.5, "seed \(seed): capacity \(report.final.tableCapacityMean)")
         let share = report.verifiedShareOfCapacity
-        #expect(share >= 0.76, "seed \(seed): verified share of capacity \(share)")
+        #expect(share >= 0.85, "seed \(seed): verified share of capacity \(share)")
         #expect(report.lookupSuccessRate == 1, "seed \(seed)")
         // Walking closer takes more than the two rounds of the old session, within the round limit.
         let hopsMax = Double(1 + NodeConfiguration().discovery.selfLookupRoundsMax)

@@ -32,11 +32,14 @@ enum SessionStep: Hashable {
 /// endpoint): `randomLookups` random-target exchanges through it, run concurrently, then an
 /// iterative self-lookup (target = our own ID) in rounds. The first round asks every distinct peer
 /// the random lookups returned; each later round asks the `selfLookupParallelism` nearest peers,
-/// not yet asked, that came back closer to us than the closest peer that has answered so far. The
-/// walk ends when a round brings no such peer, after `selfLookupRoundsMax` rounds, or when the
-/// session has started `exchangesMax` exchanges. Walking closer is what reaches the few nodes that
+/// not yet asked, that came back closer to us than the closest peer that has answered so far. When a
+/// round brings no such peer, one last round asks every peer not yet asked among the
+/// `selfLookupFinalPeersMax` nearest the session knows (Kademlia's k closest), and the walk ends; it
+/// also ends after `selfLookupRoundsMax` rounds, or once the session has started `exchangesMax`
+/// exchanges. Walking closer is what reaches the few nodes that
 /// share our ID's first byte (the near buckets): a random peer rarely knows them, but the first of
-/// them we reach knows its neighbours, which are ours.
+/// them we reach knows its neighbours, which are ours; the last round asks the near peers the
+/// walk passed by, since each knows a different part of our neighbourhood.
 ///
 /// The session fails only when every random-target exchange failed (the original gave up when
 /// either did, throwing away what the other had learned); failed self-lookups only cost what they
@@ -49,12 +52,15 @@ struct LookupSession {
         var selfLookupParallelism: Int
         /// Self-lookup rounds at most.
         var selfLookupRoundsMax: Int
+        /// The last round asks the peers not yet asked among this many nearest (Kademlia's k).
+        var selfLookupFinalPeersMax: Int
         /// Exchanges (random-target and self-lookups together) a session starts at most.
         var exchangesMax: Int
 
         init(_ discovery: NodeConfiguration.Discovery) {
             selfLookupParallelism = max(1, discovery.selfLookupParallelism)
             selfLookupRoundsMax = max(0, discovery.selfLookupRoundsMax)
+            selfLookupFinalPeersMax = max(0, discovery.selfLookupFinalPeersMax)
             exchangesMax = max(1, discovery.sessionExchangesMax)
         }
     }
@@ -83,8 +89,10 @@ struct LookupSession {
     /// Peers returned and not yet asked (distinct by ID), the next rounds' choice.
     private var candidates: [PeerRecord] = []
     private var askedIDs: Set<PeerID> = []
-    /// The distance to us of the closest peer whose self-lookup answered.
+    /// The distances to us of the peers whose self-lookups answered, and the closest of them.
+    private var answeredDistances: [Distance] = []
     private var closestAnswered: Distance?
+    private var finalRoundStarted = false
     private var learnedIDs: Set<PeerID> = []
     /// Exchanges started so far.
     private(set) var exchangesStarted = 0
@@ -134,6 +142,7 @@ struct LookupSession {
         case .selfLookup:
             if let responder {
                 let distance = responder.distance(to: localID)
+                answeredDistances.append(distance)
                 if closestAnswered.map({ distance < $0 }) ?? true { closestAnswered = distance }
             }
         }
@@ -180,12 +189,35 @@ struct LookupSession {
     }
 
     /// The `selfLookupParallelism` nearest peers not yet asked that are closer to us than the
-    /// closest peer that answered; none once nothing has answered (no peer to be closer than).
+    /// closest peer that answered; when there are none, the last round's peers (once); none once
+    /// nothing has answered (no peer to be closer than).
     private mutating func nextRoundPeers(localID: PeerID) -> [PeerRecord] {
-        guard let closestAnswered else { return [] }
-        candidates.removeAll { $0.id.distance(to: localID) >= closestAnswered }  // Never closer later.
-        let budget = min(limits.selfLookupParallelism, limits.exchangesMax - exchangesStarted)
-        return Array(nearestFirst(candidates, to: localID).prefix(max(0, budget)))
+        guard let closestAnswered, !finalRoundStarted else { return [] }
+        let budget = max(0, limits.exchangesMax - exchangesStarted)
+        let nearest = nearestFirst(candidates, to: localID)
+        let closer = nearest.prefix { $0.id.distance(to: localID) < closestAnswered }
+        guard closer.isEmpty else { return Array(closer.prefix(min(limits.selfLookupParallelism, budget))) }
+        finalRoundStarted = true
+        return Array(finalRoundPeers(nearestFirst: nearest, localID: localID).prefix(budget))
+    }
+
+    /// The candidates among the `selfLookupFinalPeersMax` nearest peers that answered or are not
+    /// yet asked (a peer that failed counts for nothing).
+    private func finalRoundPeers(nearestFirst nearest: [PeerRecord], localID: PeerID) -> [PeerRecord] {
+        var answered = answeredDistances.sorted()[...]
+        var chosen: [PeerRecord] = []
+        var taken = 0
+        for candidate in nearest where taken < limits.selfLookupFinalPeersMax {
+            let distance = candidate.id.distance(to: localID)
+            while let first = answered.first, first < distance, taken < limits.selfLookupFinalPeersMax {
+                answered.removeFirst()
+                taken += 1
+            }
+            guard taken < limits.selfLookupFinalPeersMax else { break }
+            chosen.append(candidate)
+            taken += 1
+        }
+        return chosen
     }
 
     private func nearestFirst(_ peers: [PeerRecord], to localID: PeerID) -> [PeerRecord] {

@@ -33,7 +33,14 @@ import Testing
         #expect(session.phase == .selfLookups)
         #expect(session.exchangeSucceeded(.selfLookup, from: Fixture.peerID(1), peers: [Fixture.record(5)], localID: Fixture.localID) == .wait)
         #expect(session.exchangeFailed(.selfLookup, .timedOut(awaiting: .pong), localID: Fixture.localID) == .wait)
-        #expect(session.exchangeSucceeded(.selfLookup, from: Fixture.peerID(3), peers: [Fixture.record(1)], localID: Fixture.localID)
+        // Nothing came back closer than peer 1: the last round asks peer 5, the one near peer not
+        // yet asked (see `LookupSessionWalkTests`), and the session ends when it answers.
+        let last = session.exchangeSucceeded(
+            .selfLookup, from: Fixture.peerID(3), peers: [Fixture.record(1)], localID: Fixture.localID)
+        #expect(last == .start([ExchangeRequest(
+            kind: .selfLookup, target: Fixture.localID, remote: Fixture.lookupEndpoint(Fixture.record(5)),
+            responderID: Fixture.peerID(5))]))
+        #expect(session.exchangeSucceeded(.selfLookup, from: Fixture.peerID(5), peers: [], localID: Fixture.localID)
                 == .succeeded(learned: 5))
         #expect(session.phase == .finished)
         #expect(session.exchangeFailed(.selfLookup, .shuttingDown, localID: Fixture.localID) == .wait)

@@ -3,7 +3,8 @@ import Testing
 
 /// `LookupSession` traces of the iterative self-lookup: after the first round (every peer the
 /// random lookups returned), each round asks the nearest not-yet-asked peers closer to us than the
-/// closest that answered, until a round brings none closer or a limit is reached.
+/// closest that answered, until a round brings none closer (then one last round asks the near
+/// peers passed by) or a limit is reached.
 @Suite struct LookupSessionWalkTests {
     var rng = SplitMix64(seed: 11)
     let local = Fixture.localID
@@ -55,13 +56,37 @@ import Testing
         // Round 3: only near(20) is closer than near(12), the closest that answered.
         #expect(step == Self.asking([Self.near(20)]))
 
-        // near(20) brings back only peers already asked or farther than itself: the walk ends.
+        // near(20) brings back only peers already asked or farther than itself: one last round
+        // asks every peer not yet asked among the 20 nearest known, nearest first (near(7) failed).
         step = session.exchangeSucceeded(
             .selfLookup, from: Self.near(20).id, peers: [Self.near(12), Self.near(16)], localID: local)
-        #expect(step == .succeeded(learned: 2 + 5 + 2 + 1))
+        #expect(step == Self.asking([16, 6, 5, 3].map(Self.near)))
+        _ = session.exchangeSucceeded(.selfLookup, from: Self.near(16).id, peers: [Self.near(40)], localID: local)
+        for _ in 0..<2 { _ = session.exchangeFailed(.selfLookup, .timedOut(awaiting: .peers), localID: local) }
+        // Then the walk ends, even though near(40) came back closer.
+        step = session.exchangeFailed(.selfLookup, .timedOut(awaiting: .peers), localID: local)
+        #expect(step == .succeeded(learned: 2 + 5 + 2 + 1 + 1))
         #expect(session.phase == .finished)
-        #expect(session.hops == 4)  // The random lookups and three answered rounds.
-        #expect(session.exchangesStarted == 2 + 2 + 3 + 1)  // near(5) and near(6) were never asked.
+        #expect(session.hops == 5)  // The random lookups and four answered rounds.
+        #expect(session.exchangesStarted == 2 + 2 + 3 + 1 + 4)
+    }
+
+    /// The last round asks only the peers not yet asked among the `selfLookupFinalPeersMax`
+    /// nearest that answered or were never asked.
+    @Test mutating func theLastRoundStaysAmongTheNearest() {
+        let far = Fixture.record(1)
+        var (session, _) = firstRound(returning: [far]) { $0.selfLookupFinalPeersMax = 3 }
+        var step = session.exchangeSucceeded(.selfLookup, from: far.id, peers: [Self.near(9)], localID: local)
+        #expect(step == Self.asking([Self.near(9)]))
+        // near(9) knows only farther peers: the three nearest are near(9) (answered), near(8) and
+        // near(7); near(3) and far are beyond them.
+        let farther = [3, 7, 8].map(Self.near)
+        step = session.exchangeSucceeded(.selfLookup, from: Self.near(9).id, peers: farther, localID: local)
+        #expect(step == Self.asking([8, 7].map(Self.near)))
+        _ = session.exchangeFailed(.selfLookup, .connectFailed(.refused), localID: local)
+        step = session.exchangeSucceeded(.selfLookup, from: Self.near(7).id, peers: [Self.near(4)], localID: local)
+        #expect(step == .succeeded(learned: 6))
+        #expect(session.hops == 4)
     }
 
     /// A round in which every exchange fails adds no hop; the walk goes on with the next-nearest
@@ -116,8 +141,10 @@ import Testing
         discovery.selfLookupParallelism = 0
         discovery.selfLookupRoundsMax = -1
         discovery.sessionExchangesMax = 0
+        discovery.selfLookupFinalPeersMax = -3
         let limits = LookupSession.Limits(discovery)
         #expect(limits.selfLookupParallelism == 1 && limits.selfLookupRoundsMax == 0 && limits.exchangesMax == 1)
+        #expect(limits.selfLookupFinalPeersMax == 0)
         let defaults = LookupSession.Limits(NodeConfiguration.Discovery())
         // The defaults leave room for both random lookups, a full first round and the later rounds.
         let firstRoundMax = 2 * WireLimits.peersCountMax
