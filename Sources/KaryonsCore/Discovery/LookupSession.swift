@@ -36,10 +36,10 @@ enum SessionStep: Hashable {
 /// round brings no such peer, one last round asks every peer not yet asked among the
 /// `selfLookupFinalPeersMax` nearest the session knows (Kademlia's k closest), and the walk ends; it
 /// also ends after `selfLookupRoundsMax` rounds, or once the session has started `exchangesMax`
-/// exchanges. Walking closer is what reaches the few nodes that
-/// share our ID's first byte (the near buckets): a random peer rarely knows them, but the first of
-/// them we reach knows its neighbours, which are ours; the last round asks the near peers the
-/// walk passed by, since each knows a different part of our neighbourhood.
+/// exchanges. Walking closer is what reaches the few nodes that share our ID's first byte (the
+/// near buckets): a random peer rarely knows them, but the first of them we reach knows its
+/// neighbours, which are ours; the last round asks the near peers the walk passed by, since each
+/// knows a different part of our neighbourhood (and learns of us, as every responder does).
 ///
 /// The session fails only when every random-target exchange failed (the original gave up when
 /// either did, throwing away what the other had learned); failed self-lookups only cost what they
@@ -182,7 +182,7 @@ struct LookupSession {
 
     /// Every peer the random lookups returned, as many as the exchange budget allows (the nearest
     /// to us first when it does not allow all).
-    private mutating func firstRoundPeers(localID: PeerID) -> [PeerRecord] {
+    private func firstRoundPeers(localID: PeerID) -> [PeerRecord] {
         let budget = limits.exchangesMax - exchangesStarted
         guard candidates.count > budget else { return candidates }
         return Array(nearestFirst(candidates, to: localID).prefix(max(0, budget)))

@@ -139,8 +139,8 @@ public struct NodeConfiguration: Hashable, Sendable {
         /// Peers asked at once in each self-lookup round after the first, which asks every peer the
         /// random-target lookups returned (Kademlia's alpha).
         public var selfLookupParallelism = 3
-        /// Self-lookup rounds in one seeding session at most: each asks peers closer to us than the
-        /// closest that has answered, until a round brings none closer.
+        /// Self-lookup rounds in one seeding session at most (the last round included): each asks
+        /// peers closer to us than the closest that has answered, until a round brings none closer.
         public var selfLookupRoundsMax = 8
         /// When a self-lookup round brings no closer peer, one last round asks every peer not yet
         /// asked among this many nearest the session knows (Kademlia's k, a bucket's size).
