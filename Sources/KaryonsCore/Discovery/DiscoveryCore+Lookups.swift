@@ -24,7 +24,8 @@ extension DiscoveryCore {
     }
 
     private mutating func startSession(through endpoint: Endpoint, responderID: PeerID?, _ cx: inout CoreContext) {
-        var session = LookupSession(endpoint: endpoint, responderID: responderID)
+        var session = LookupSession(
+            endpoint: endpoint, responderID: responderID, limits: LookupSession.Limits(configuration.discovery))
         let step = session.begin(randomLookups: configuration.discovery.randomLookups, rng: &rng)
         let handle = sessions.insert(session)
         cx.emit(.lookupStarted(endpoint))
@@ -158,7 +159,8 @@ extension DiscoveryCore {
         for peer in peers { learn(peer, &cx) }
         if let responderID = exchange.requester.responderID { verify(responderID, &cx) }
         let step = sessions.modify(exchange.session) { session in
-            session.exchangeSucceeded(exchange.kind, peers: peers, localID: localID)
+            session.exchangeSucceeded(
+                exchange.kind, from: exchange.requester.responderID, peers: peers, localID: localID)
         }
         if let step { apply(step, session: exchange.session, &cx) }
         startQueuedExchanges(&cx)

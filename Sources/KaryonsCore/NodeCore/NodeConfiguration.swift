@@ -136,6 +136,17 @@ public struct NodeConfiguration: Hashable, Sendable {
     public struct Discovery: Hashable, Sendable {
         /// Random-target lookups through a seed before the self-lookups.
         public var randomLookups = 2
+        /// Peers asked at once in each self-lookup round after the first, which asks every peer the
+        /// random-target lookups returned (Kademlia's alpha).
+        public var selfLookupParallelism = 3
+        /// Self-lookup rounds in one seeding session at most (the last round included): each asks
+        /// peers closer to us than the closest that has answered, until a round brings none closer.
+        public var selfLookupRoundsMax = 8
+        /// When a self-lookup round brings no closer peer, one last round asks every peer not yet
+        /// asked among this many nearest the session knows (Kademlia's k, a bucket's size).
+        public var selfLookupFinalPeersMax = 20
+        /// Lookup exchanges (random-target and self-lookups) one seeding session starts at most.
+        public var sessionExchangesMax = 64
         /// How long to wait for each lookup response (Pong, Peers).
         public var lookupResponseTimeout: Duration = .seconds(1)
         /// The longest an inbound lookup connection may stay open.

@@ -150,4 +150,39 @@ import Testing
         #expect(node.events.contains(.lookupSucceeded(Fixture.seed, learned: 5)))
         #expect(node.discovery.sessions.count <= 1 && node.invariantProblems == [])
     }
+
+    /// Through `NodeCore`: a self-lookup that returns nearer peers sends the session on to the three
+    /// nearest (alpha), each asked for our own ID; the walk's rounds are counted as hops.
+    @Test func theSelfLookupWalksOnToNearerPeers() {
+        var (node, ids) = seedingNode()
+        _ = reply(&node, on: ids[0], with: [Fixture.record(1)])
+        _ = reply(&node, on: ids[1], with: [])
+        let firstRound = node.lookupConnects
+        #expect(firstRound.map(\.endpoint) == [Fixture.lookupEndpoint(Fixture.record(1))])
+        _ = node.takeOutputs()
+        let nearer = [8, 9, 10, 11].map(LookupSessionWalkTests.near)
+        #expect(reply(&node, on: firstRound[0].id, with: nearer).first == .shutdown(.none))
+        let secondRound = node.lookupConnects
+        #expect(secondRound.map(\.endpoint) == [11, 10, 9].map { Fixture.lookupEndpoint(LookupSessionWalkTests.near($0)) })
+        _ = node.takeOutputs()
+        for connect in secondRound {
+            node.handle(.connected(connect.id))
+            guard case .ping(let nonce, _)? = node.sent(on: connect.id).first else {
+                Issue.record("no Ping on \(connect.id)")
+                return
+            }
+            node.deliver(.pong(nonce: nonce), on: connect.id)
+            #expect(node.sent(on: connect.id) == [.findPeer(target: Fixture.localID)])
+            node.deliver(.peers([]), on: connect.id)
+        }
+        // Nothing nearer came back: the last round asks near(8), passed by, and the session ends.
+        let lastRound = node.lookupConnects
+        #expect(lastRound.map(\.endpoint) == [Fixture.lookupEndpoint(LookupSessionWalkTests.near(8))])
+        _ = node.takeOutputs()
+        _ = reply(&node, on: lastRound[0].id, with: [])
+        #expect(node.events.contains(.lookupSucceeded(Fixture.seed, learned: 5)))
+        #expect(node.core.statistics.lookupHops == 4 && node.core.statistics.lookupsSucceeded == 1)
+        #expect(node.discovery.activeExchanges == 0 && node.discovery.sessions.count == 0)
+        #expect(node.invariantProblems == [])
+    }
 }

@@ -54,7 +54,8 @@ import Testing
     }
 
     /// After both random-target lookups, the session looks itself up through every distinct peer
-    /// they returned; a self-lookup that answers verifies its responder.
+    /// they returned; a self-lookup that answers verifies its responder. With nothing closer to
+    /// walk to, a last round asks the near peer not yet asked.
     @Test func selfLookupsFollowAndVerifyTheirResponders() throws {
         var node = TestNode(configuration: Fixture.listeningConfiguration())
         node.startListening()
@@ -93,6 +94,11 @@ import Testing
             #expect(node.lookupConnects.map(\.endpoint) == pending.map(\.endpoint))
             pending = node.lookupConnects
         }
+        // Peer 4 came back no closer than peer 2: the walk's last round asks it, and then it ends.
+        let lastRound = node.lookupConnects
+        #expect(lastRound.map(\.endpoint) == [Fixture.lookupEndpoint(Fixture.record(4))])
+        _ = node.takeOutputs()
+        answer(&node, try #require(lastRound.first).id, with: [])
         #expect(node.events.contains(.lookupSucceeded(Fixture.seed, learned: 4)))
         #expect(node.discovery.activeExchanges == 0 && node.discovery.sessions.count == 0)
         #expect(node.invariantProblems == [])

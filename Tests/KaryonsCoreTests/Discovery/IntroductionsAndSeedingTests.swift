@@ -89,7 +89,7 @@ import Testing
             return
         }
         #expect(requests.count == 2 && session.hops == 0)
-        _ = session.exchangeSucceeded(.random, peers: [Fixture.record(1)], localID: Fixture.localID)
+        _ = session.exchangeSucceeded(.random, from: nil, peers: [Fixture.record(1)], localID: Fixture.localID)
         #expect(session.hops == 1)
         let step = session.exchangeFailed(.random, .timedOut(awaiting: .peers), localID: Fixture.localID)
         guard case .start(let selfLookups) = step else {
@@ -97,7 +97,7 @@ import Testing
             return
         }
         #expect(selfLookups.count == 1)
-        #expect(session.exchangeSucceeded(.selfLookup, peers: [], localID: Fixture.localID) == .succeeded(learned: 1))
+        #expect(session.exchangeSucceeded(.selfLookup, from: Fixture.peerID(1), peers: [], localID: Fixture.localID) == .succeeded(learned: 1))
         #expect(session.hops == 2)
     }
 

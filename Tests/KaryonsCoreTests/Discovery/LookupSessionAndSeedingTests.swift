@@ -1,7 +1,8 @@
 import Testing
 @testable import KaryonsCore
 
-/// `LookupSession` traces: random-target lookups through one endpoint, then self-lookups.
+/// `LookupSession` traces: random-target lookups through one endpoint, then self-lookups (the
+/// walk's later rounds are traced in `LookupSessionWalkTests`).
 @Suite struct LookupSessionTests {
     var rng = SplitMix64(seed: 3)
 
@@ -20,8 +21,8 @@ import Testing
         let first = [Fixture.record(1), Fixture.record(2)]
         let second = [Fixture.record(2), Fixture.record(3), PeerRecord(
             id: Fixture.peerID(4), address: Fixture.seed.address, port: 1, discoveryPort: Fixture.seed.port)]
-        #expect(session.exchangeSucceeded(.random, peers: first, localID: Fixture.localID) == .wait)
-        let step = session.exchangeSucceeded(.random, peers: second, localID: Fixture.localID)
+        #expect(session.exchangeSucceeded(.random, from: nil, peers: first, localID: Fixture.localID) == .wait)
+        let step = session.exchangeSucceeded(.random, from: nil, peers: second, localID: Fixture.localID)
         // One self-lookup per distinct peer, except one reachable at the seed's own endpoint.
         let expected = [1, 2, 3].map {
             ExchangeRequest(
@@ -30,9 +31,16 @@ import Testing
         }
         #expect(step == .start(expected))
         #expect(session.phase == .selfLookups)
-        #expect(session.exchangeSucceeded(.selfLookup, peers: [Fixture.record(5)], localID: Fixture.localID) == .wait)
+        #expect(session.exchangeSucceeded(.selfLookup, from: Fixture.peerID(1), peers: [Fixture.record(5)], localID: Fixture.localID) == .wait)
         #expect(session.exchangeFailed(.selfLookup, .timedOut(awaiting: .pong), localID: Fixture.localID) == .wait)
-        #expect(session.exchangeSucceeded(.selfLookup, peers: [Fixture.record(1)], localID: Fixture.localID)
+        // Nothing came back closer than peer 1: the last round asks peer 5, the one near peer not
+        // yet asked (see `LookupSessionWalkTests`), and the session ends when it answers.
+        let last = session.exchangeSucceeded(
+            .selfLookup, from: Fixture.peerID(3), peers: [Fixture.record(1)], localID: Fixture.localID)
+        #expect(last == .start([ExchangeRequest(
+            kind: .selfLookup, target: Fixture.localID, remote: Fixture.lookupEndpoint(Fixture.record(5)),
+            responderID: Fixture.peerID(5))]))
+        #expect(session.exchangeSucceeded(.selfLookup, from: Fixture.peerID(5), peers: [], localID: Fixture.localID)
                 == .succeeded(learned: 5))
         #expect(session.phase == .finished)
         #expect(session.exchangeFailed(.selfLookup, .shuttingDown, localID: Fixture.localID) == .wait)
@@ -41,7 +49,7 @@ import Testing
     @Test mutating func oneFailedRandomLookupDoesNotSinkTheSession() {
         var (session, _) = begun()
         #expect(session.exchangeFailed(.random, .nonceMismatch, localID: Fixture.localID) == .wait)
-        let step = session.exchangeSucceeded(.random, peers: [Fixture.record(1)], localID: Fixture.localID)
+        let step = session.exchangeSucceeded(.random, from: nil, peers: [Fixture.record(1)], localID: Fixture.localID)
         guard case .start(let requests) = step else {
             Issue.record("expected self-lookups, got \(step)")
             return
@@ -58,8 +66,8 @@ import Testing
 
     @Test mutating func emptyRepliesEndTheSessionWithoutSelfLookups() {
         var (session, _) = begun()
-        _ = session.exchangeSucceeded(.random, peers: [], localID: Fixture.localID)
-        #expect(session.exchangeSucceeded(.random, peers: [], localID: Fixture.localID) == .succeeded(learned: 0))
+        _ = session.exchangeSucceeded(.random, from: nil, peers: [], localID: Fixture.localID)
+        #expect(session.exchangeSucceeded(.random, from: nil, peers: [], localID: Fixture.localID) == .succeeded(learned: 0))
     }
 }
 
