@@ -301,37 +301,7 @@ extension LoopbackReport {
         if let convergedAt, let last = final, convergedAt.seconds < Duration(nanoseconds: last.time.nanoseconds).seconds {
             chart.bands = [(convergedAt.seconds, Duration(nanoseconds: last.time.nanoseconds).seconds, "converged")]
         }
-        func series(_ name: String, _ color: String, isDashed: Bool = false, _ metric: (MetricsSample) -> Double?) -> SVGChart.Series {
-            SVGChart.Series(name: name, color: color, points: samples.compactMap { sample in
-                metric(sample).map { (Duration(nanoseconds: sample.time.nanoseconds).seconds, $0) }
-            }, isDashed: isDashed)
-        }
-        let percentLabel: @Sendable (Double) -> String = { "\(Int(($0 * 100).rounded()))%" }
-        chart.panels = [
-            .init(title: "routing table per node", series: [
-                series("entries", "#1f77b4", { $0.routingTableEntriesMean }),
-                series("verified", "#2ca02c", { $0.verifiedEntriesMean }),
-            ]),
-            .init(title: "slots and success rates", series: [
-                series("outbound slots", "#ff7f0e", { $0.outboundSlotFillMean }),
-                series("inbound slots", "#9467bd", isDashed: true, { $0.inboundSlotFillMean }),
-                series("lookups ok", "#d62728", { $0.intervalLookupSuccessRate }),
-                series("largest component", "#17becf", { $0.largestComponentShare }),
-            ], yRange: 0...1, yLabel: percentLabel),
-            .init(title: "peer-graph components", series: [series("components", "#8c564b", { Double($0.components) })],
-                  hasIntegerTicks: true),
-            .init(title: "nodes up", series: [series("nodes up", "#7f7f7f", { Double($0.nodesUp) })], hasIntegerTicks: true),
-            .init(title: "frames sent per wall second", series: [frameRateSeries()]),
-        ]
+        chart.panels = SVGChart.metricsPanels(samples, timeAxis: "wall")
         return chart.render()
-    }
-
-    private func frameRateSeries() -> SVGChart.Series {
-        var points: [(x: Double, y: Double)] = []
-        for (previous, sample) in zip(samples, samples.dropFirst()) where sample.time > previous.time {
-            let seconds = Duration(nanoseconds: sample.time.nanoseconds - previous.time.nanoseconds).seconds
-            points.append((Duration(nanoseconds: sample.time.nanoseconds).seconds, Double(sample.framesSent - previous.framesSent) / seconds))
-        }
-        return SVGChart.Series(name: "frames/s", color: "#e377c2", points: points)
     }
 }

@@ -196,42 +196,43 @@ extension SimulationReport {
              "partition \(SimulationOptions.format(partition))")
         }
         chart.xSteps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1_800, 3_600, 7_200, 14_400, 43_200, 86_400]
-        func series(_ name: String, _ color: String, _ metric: (MetricsSample) -> Double?) -> SVGChart.Series {
-            SVGChart.Series(name: name, color: color, points: samples.compactMap { sample in
-                metric(sample).map { (Duration(nanoseconds: sample.time.nanoseconds).seconds, $0) }
-            })
+        chart.panels = SVGChart.metricsPanels(samples, timeAxis: "virtual")
+        return chart.render()
+    }
+}
+
+extension SVGChart {
+    /// The panels of a run's metrics over time, shared by the virtual and the real run's charts:
+    /// table fill, slot fill and success rates, peer-graph components, nodes up, and frames sent
+    /// per second of `timeAxis` ("virtual" or "wall") time.
+    public static func metricsPanels(_ samples: [MetricsSample], timeAxis: String) -> [Panel] {
+        func seconds(_ instant: Instant) -> Double { Duration(nanoseconds: instant.nanoseconds).seconds }
+        func series(_ name: String, _ color: String, isDashed: Bool = false, _ metric: (MetricsSample) -> Double?) -> Series {
+            Series(name: name, color: color, points: samples.compactMap { sample in
+                metric(sample).map { (seconds(sample.time), $0) }
+            }, isDashed: isDashed)
+        }
+        var framePoints: [(x: Double, y: Double)] = []
+        for (previous, sample) in zip(samples, samples.dropFirst()) where sample.time > previous.time {
+            let interval = seconds(sample.time) - seconds(previous.time)
+            framePoints.append((seconds(sample.time), Double(sample.framesSent - previous.framesSent) / interval))
         }
         let percentLabel: @Sendable (Double) -> String = { "\(Int(($0 * 100).rounded()))%" }
-        chart.panels = [
+        return [
             .init(title: "routing table per node", series: [
                 series("entries", "#1f77b4", { $0.routingTableEntriesMean }),
                 series("verified", "#2ca02c", { $0.verifiedEntriesMean }),
             ]),
             .init(title: "slots and success rates", series: [
                 series("outbound slots", "#ff7f0e", { $0.outboundSlotFillMean }),
-                SVGChart.Series(
-                    name: "inbound slots", color: "#9467bd", points: series("", "", { $0.inboundSlotFillMean }).points, isDashed: true),
+                series("inbound slots", "#9467bd", isDashed: true, { $0.inboundSlotFillMean }),
                 series("lookups ok", "#d62728", { $0.intervalLookupSuccessRate }),
                 series("largest component", "#17becf", { $0.largestComponentShare }),
             ], yRange: 0...1, yLabel: percentLabel),
             .init(title: "peer-graph components", series: [series("components", "#8c564b", { Double($0.components) })],
                   hasIntegerTicks: true),
             .init(title: "nodes up", series: [series("nodes up", "#7f7f7f", { Double($0.nodesUp) })], hasIntegerTicks: true),
-            .init(title: "frames sent per virtual second", series: [frameRateSeries()]),
+            .init(title: "frames sent per \(timeAxis) second", series: [Series(name: "frames/s", color: "#e377c2", points: framePoints)]),
         ]
-        return chart.render()
-    }
-
-    private func frameRateSeries() -> SVGChart.Series {
-        var points: [(x: Double, y: Double)] = []
-        var previous: MetricsSample?
-        for sample in samples {
-            if let previous, sample.time > previous.time {
-                let seconds = Duration(nanoseconds: sample.time.nanoseconds - previous.time.nanoseconds).seconds
-                points.append((Duration(nanoseconds: sample.time.nanoseconds).seconds, Double(sample.framesSent - previous.framesSent) / seconds))
-            }
-            previous = sample
-        }
-        return SVGChart.Series(name: "frames/s", color: "#e377c2", points: points)
     }
 }
