@@ -65,6 +65,19 @@ public struct EngineCase {
         self.operations = operations
         self.run = run
     }
+
+    /// A case whose run can fail (a node that does not start, a handshake that does not complete):
+    /// a thrown error becomes a check value starting with "FAILURES=", which the report flags.
+    init(group: String, name: String, label: String, operations: Int,
+         failableRun: @escaping (inout Stopwatch) throws(NodeBenchmarkError) -> String) {
+        self.init(group: group, name: name, label: label, operations: operations) { stopwatch in
+            do {
+                return try failableRun(&stopwatch)
+            } catch {
+                return "FAILURES=\(error)"
+            }
+        }
+    }
 }
 
 /// The measurements of one case.

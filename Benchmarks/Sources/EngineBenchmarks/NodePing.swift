@@ -33,14 +33,10 @@ enum NodePing {
         var engineCase = EngineCase(
             group: "node", name: "ping-\(peers)",
             label: "PING round trips, hub + \(peers) light nodes on 2 pinned reactors, ping interval \(interval)",
-            operations: 0
-        ) { stopwatch in
-            do {
-                return try run(peers: peers, window: window, interval: interval, stopwatch: &stopwatch)
-            } catch {
-                return "FAILURES=\(error)"
-            }
-        }
+            operations: 0,
+            failableRun: { stopwatch throws(NodeBenchmarkError) in
+                try run(peers: peers, window: window, interval: interval, stopwatch: &stopwatch)
+            })
         engineCase.operationsText = "\(seconds) s window"
         return engineCase
     }

@@ -40,13 +40,9 @@ enum NodeRoundTrips {
     static func asyncFacade(roundTrips: Int) -> EngineCase {
         EngineCase(group: "node", name: "protocol-async",
                    label: "custom protocol, async façade (Peer.send / messages), 2 nodes on 1 reactor",
-                   operations: roundTrips) { stopwatch in
-            do {
-                return try runAsyncFacade(roundTrips: roundTrips, stopwatch: &stopwatch)
-            } catch {
-                return "FAILURES=\(error)"
-            }
-        }
+                   operations: roundTrips, failableRun: { stopwatch throws(NodeBenchmarkError) in
+            try runAsyncFacade(roundTrips: roundTrips, stopwatch: &stopwatch)
+        })
     }
 
     private static func runAsyncFacade(roundTrips: Int, stopwatch: inout Stopwatch) throws(NodeBenchmarkError) -> String {
@@ -102,13 +98,9 @@ enum NodeRoundTrips {
     static func handlerCallbacks(roundTrips: Int) -> EngineCase {
         EngineCase(group: "node", name: "protocol-handler",
                    label: "custom protocol, reactor callbacks (Node.attachHandler), 2 nodes on 1 reactor",
-                   operations: roundTrips) { stopwatch in
-            do {
-                return try runHandlerCallbacks(roundTrips: roundTrips, stopwatch: &stopwatch)
-            } catch {
-                return "FAILURES=\(error)"
-            }
-        }
+                   operations: roundTrips, failableRun: { stopwatch throws(NodeBenchmarkError) in
+            try runHandlerCallbacks(roundTrips: roundTrips, stopwatch: &stopwatch)
+        })
     }
 
     private static func runHandlerCallbacks(roundTrips: Int, stopwatch: inout Stopwatch) throws(NodeBenchmarkError) -> String {
@@ -151,13 +143,9 @@ enum NodeRoundTrips {
     static func driverCallbacks(roundTrips: Int) -> EngineCase {
         EngineCase(group: "node", name: "protocol-driver",
                    label: "custom protocol, reactor callbacks (NodeDriver + delegate), 2 nodes on 1 reactor",
-                   operations: roundTrips) { stopwatch in
-            do {
-                return try runDriverCallbacks(roundTrips: roundTrips, stopwatch: &stopwatch)
-            } catch {
-                return "FAILURES=\(error)"
-            }
-        }
+                   operations: roundTrips, failableRun: { stopwatch throws(NodeBenchmarkError) in
+            try runDriverCallbacks(roundTrips: roundTrips, stopwatch: &stopwatch)
+        })
     }
 
     private static func runDriverCallbacks(roundTrips: Int, stopwatch: inout Stopwatch) throws(NodeBenchmarkError) -> String {
