@@ -80,7 +80,7 @@ extension Simulation {
         let listeners = scenario.hosts.filter { $0.configuration.peerListener != nil }.count
         let name = "every settled node knows a verified peer"
         guard listeners >= 2 else { return .init(name: name, passed: true, detail: "fewer than two listening nodes") }
-        let lonely = settled.filter { network.node($0).map { $0.routingTable.count(matching: .shareable) == 0 } ?? false }
+        let lonely = settled.filter { network.withNode($0) { $0.routingTable.count(matching: .shareable) == 0 } ?? false }
         let examples = lonely.prefix(5).map { "host \($0)" }.joined(separator: ", ")
         return .init(
             name: name, passed: lonely.isEmpty,
@@ -91,13 +91,14 @@ extension Simulation {
     func peerGraph() -> UnionFind {
         var hostOfID: [PeerID: Int] = [:]
         for host in 0..<network.hostCount {
-            if let node = network.node(host) { hostOfID[node.id] = host }
+            network.withNode(host) { hostOfID[$0.id] = host }
         }
         var graph = UnionFind(count: network.hostCount)
         for host in 0..<network.hostCount {
-            guard let node = network.node(host) else { continue }
-            for peer in node.peers {
-                if let other = hostOfID[peer.id] { graph.union(host, other) }
+            network.withNode(host) { node in
+                node.forEachPeer { peer, _ in
+                    if let other = hostOfID[peer] { graph.union(host, other) }
+                }
             }
         }
         return graph

@@ -127,25 +127,26 @@ extension Simulation {
         var components = peerGraph()
         var ids: [PeerID] = []
         for host in 0..<network.hostCount {
-            guard let node = network.node(host) else { continue }
-            nodesUp += 1
-            ids.append(node.id)
-            let table = node.routingTable
-            entries += table.count
-            verified += table.count(matching: .shareable)
-            let slots = node.configuration.slots
-            var inbound = 0, outbound = 0
-            for peer in node.peers {
-                switch peer.direction {
-                case .inbound: inbound += 1
-                case .outbound: outbound += 1
+            network.withNode(host) { node in
+                nodesUp += 1
+                ids.append(node.id)
+                let table = node.routingTable
+                entries += table.count
+                verified += table.count(matching: .shareable)
+                let slots = node.configuration.slots
+                var inbound = 0, outbound = 0
+                node.forEachPeer { _, direction in
+                    switch direction {
+                    case .inbound: inbound += 1
+                    case .outbound: outbound += 1
+                    }
                 }
-            }
-            peers += inbound + outbound
-            outboundFill += slots.outbound > 0 ? Double(outbound) / Double(slots.outbound) : 0
-            if node.configuration.peerListener != nil {
-                listening += 1
-                inboundFill += slots.inbound > 0 ? Double(inbound) / Double(slots.inbound) : 0
+                peers += inbound + outbound
+                outboundFill += slots.outbound > 0 ? Double(outbound) / Double(slots.outbound) : 0
+                if node.configuration.peerListener != nil {
+                    listening += 1
+                    inboundFill += slots.inbound > 0 ? Double(inbound) / Double(slots.inbound) : 0
+                }
             }
         }
         var roots = Set<Int>()
@@ -184,7 +185,7 @@ extension Simulation {
     func trafficTotals() -> TrafficTotals {
         var totals = retired
         for host in 0..<network.hostCount {
-            if let node = network.node(host) { totals.add(node.statistics) }
+            network.withNode(host) { totals.add($0.statistics) }
         }
         var traffic = TrafficTotals(frames: totals.framesSent, bytesSent: totals.bytesSent, datagramsSent: totals.datagramsSent)
         traffic.dialsStarted = totals.dialsStarted

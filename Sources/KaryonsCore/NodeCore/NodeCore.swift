@@ -46,6 +46,10 @@ public struct NodeCore {
     /// The peers in the pool (handshake complete).
     public var peers: [PeerInfo] { pool.connectedPeers }
 
+    /// Calls `body` with the ID and direction of each peer in the pool (handshake complete), in the
+    /// order of `peers`, without building that array or copying any peer's state.
+    public func forEachPeer(_ body: (PeerID, Direction) -> Void) { pool.links.forEachEstablished(body) }
+
     /// Whether `peer` is in the pool (handshake complete), without building the `peers` array.
     public func isConnected(to peer: PeerID) -> Bool { pool.connection(of: peer) != nil }
 
@@ -439,7 +443,6 @@ public struct NodeCore {
             switch link.stage {
             case .connecting, .handshaking: opening += 1
             case .established: established += 1
-            case .modifying: break
             }
         }
         var problems: [String] = []

@@ -27,14 +27,14 @@ extension PeerCore {
     /// connection to it, closing the older connection if the tie-break keeps this one, and send our
     /// accepting Verack. The dialler's peer is established at once; the listener's on confirmation.
     private mutating func complete(_ id: ConnectionID, _ result: HandshakeResult, _ cx: inout CoreContext) {
-        guard let link = links[id], case .handshaking(let machine) = link.stage else {
+        guard let link = links[id], let machine = link.handshake else {
             preconditionFailure("BUG in Karyons: handshake of \(id) completed outside the handshaking stage")
         }
         switch pool.join(result.peerID, on: id) {
         case .duplicate:
             failHandshake(id, .duplicatePeer, sending: machine.refusal(.duplicatePeer), &cx)
             return
-        case .joinedReplacing(let older) where links[older]?.peer != nil:
+        case .joinedReplacing(let older) where links.stage(of: older) == .established:
             removePeer(older, .localShutdown(.duplicatePeer), sending: .duplicatePeer, &cx)
         case .joinedReplacing(let older):
             // A listener's handshake that still waits for its confirmation: it never became a peer.
@@ -59,9 +59,9 @@ extension PeerCore {
             endpoint: link.remote,
             protocols: result.protocols
         )
-        let isSendQueueHigh = cx.connections[link.id]?.isSendQueueHigh ?? false
+        let isSendQueueHigh = cx.connections.withElement(link.id) { $0.isSendQueueHigh } ?? false
         let peer = PeerMachine(info: info, settings: peerSettings, now: cx.now, isSendQueueHigh: isSendQueueHigh)
-        links.modify(link.id) { $0.stage = .established(peer) }
+        links.modify(link.id) { $0.establish(peer) }
         cx.schedule(link.id, at: peer.nextDeadline)
         cx.emit(.peerAdded(info))
         cx.emit(.peerConnected(info))

@@ -70,8 +70,7 @@ extension PeerCore {
             if deadlines.deadline(of: .connection(id)) != link.deadline {
                 problems.append("peers: peer \(id) deadline differs from its machine's")
             }
-        case .modifying:
-            problems.append("peers: link \(id) left in the modifying placeholder")
         }
+        if !link.isMachineConsistent { problems.append("peers: link \(id) holds a machine its stage \(link.stage) does not") }
     }
 }

@@ -8,8 +8,8 @@ extension PeerCore {
         case .none:
             break
         case .deliver(let protocolID, let payload):
-            guard let peer = links[id]?.peer else { return }
-            cx.emit(.deliver(from: peer.peerID, protocolID: protocolID, payload: payload))
+            guard let peer = links.peerID(on: id) else { return }
+            cx.emit(.deliver(from: peer, protocolID: protocolID, payload: payload))
         case .send(let ping):
             pingScratch.removeAll()
             ping.encode(into: &pingScratch)
@@ -28,7 +28,7 @@ extension PeerCore {
             sendFromApplication(payload, protocolID: protocolID, to: peer, &cx)
         case .broadcast(let protocolID, let payload):
             guard protocolID != .ping else { return }
-            for id in links.ids where links[id]?.peer?.runs(protocolID) == true {
+            for id in links.ids where runs(protocolID, on: id) {
                 send(payload, protocolID: protocolID, on: id, &cx)
             }
         case .disconnect(let peer, let reason):
@@ -51,13 +51,13 @@ extension PeerCore {
         to peer: PeerID,
         _ cx: inout CoreContext
     ) {
-        guard let id = pool.connection(of: peer), let machine = links[id]?.peer else {
+        guard let id = pool.connection(of: peer), links.stage(of: id) == .established else {
             return dropSend(to: peer, protocolID, reason: "peer not connected", &cx)
         }
         guard protocolID != .ping else {
             return dropSend(to: peer, protocolID, reason: "PING belongs to the core", &cx)
         }
-        guard machine.runs(protocolID) else {
+        guard runs(protocolID, on: id) else {
             return dropSend(to: peer, protocolID, reason: "protocol not negotiated with this peer", &cx)
         }
         send(payload, protocolID: protocolID, on: id, &cx)
@@ -69,7 +69,9 @@ extension PeerCore {
     {
         // Only the count is read: holding a copy of the connection would make the append below copy
         // the whole outbox.
-        guard let outboxBytes = cx.connections[id]?.outbox.count, let peer = links[id]?.peer?.peerID else { return }
+        guard let outboxBytes = cx.connections.withElement(id, { $0.outbox.count }), let peer = links.peerID(on: id) else {
+            return
+        }
         let frameLength = 1 + protocolID.encodedSize + payload.count
         guard frameLength <= cx.configuration.frameSizeMax else {
             return dropSend(to: peer, protocolID, reason: "payload too large for a frame", &cx)
@@ -117,8 +119,13 @@ extension PeerCore {
 
     /// Moves the connection's deadline to its peer machine's next one (if it changed).
     func reschedule(_ id: ConnectionID, _ cx: inout CoreContext) {
-        guard let peer = links[id]?.peer else { return }
-        let deadline = peer.nextDeadline
+        guard let link = links.facts(of: id), link.stage == .established else { return }
+        let deadline = link.deadline
         if cx.deadlines.deadline(of: .connection(id)) != deadline { cx.schedule(id, at: deadline) }
+    }
+
+    /// Whether the peer established on `id` negotiated `protocolID` (read in place).
+    private mutating func runs(_ protocolID: ProtocolID, on id: ConnectionID) -> Bool {
+        links.modifyPeer(id) { $0.runs(protocolID) } ?? false
     }
 }

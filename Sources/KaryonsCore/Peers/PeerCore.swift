@@ -43,7 +43,7 @@ struct PeerCore {
     /// The peers whose handshake completed, in connection-slot order.
     var connectedPeers: [PeerInfo] {
         var peers: [PeerInfo] = []
-        links.forEach { link in if let peer = link.peer { peers.append(peer.info) } }
+        links.forEach { link in if link.stage == .established, let peer = link.peer { peers.append(peer.info) } }
         return peers
     }
 
@@ -53,7 +53,7 @@ struct PeerCore {
     /// The connection of a peer whose handshake is over on both sides (a listener's pool member
     /// waiting for the dialler's confirmation is not one yet).
     func establishedConnection(of peer: PeerID) -> ConnectionID? {
-        guard let id = pool.connection(of: peer), links[id]?.peer != nil else { return nil }
+        guard let id = pool.connection(of: peer), links.stage(of: id) == .established else { return nil }
         return id
     }
 
@@ -68,13 +68,7 @@ struct PeerCore {
         }
         let machine = HandshakeMachine(listeningAt: cx.now, identity: identity, timeout: handshakeTimeout)
         links.insert(
-            PeerLink(
-                id: id,
-                direction: .inbound,
-                remote: remote,
-                expected: nil,
-                stage: .handshaking(machine)
-            )
+            PeerLink(id: id, direction: .inbound, remote: remote, expected: nil, handshake: machine)
         )
         cx.schedule(id, at: machine.deadline)
     }
@@ -109,17 +103,17 @@ struct PeerCore {
         }
         let id = cx.connect(.peer, to: endpoint, timeout: connectTimeout)
         pool.openOutbound(id)
-        links.insert(PeerLink(id: id, direction: .outbound, remote: endpoint, expected: expected, stage: .connecting))
+        links.insert(PeerLink(id: id, direction: .outbound, remote: endpoint, expected: expected))
     }
 
     /// An outbound peer connection is established: send Version.
     mutating func connected(_ id: ConnectionID, _ cx: inout CoreContext) {
-        guard let link = links[id], case .connecting = link.stage else {
+        guard let link = links[id], link.stage == .connecting else {
             preconditionFailure("BUG in Karyons: peer connection \(id) connected without a dial in flight")
         }
         var machine = HandshakeMachine(dialling: link.expected, identity: identity, timeout: handshakeTimeout)
         let action = machine.start(now: cx.now)
-        links.modify(id) { $0.stage = .handshaking(machine) }
+        links.modify(id) { $0.startHandshake(machine) }
         cx.schedule(id, at: machine.deadline)
         apply(action, on: id, &cx)
     }
@@ -144,29 +138,29 @@ struct PeerCore {
 
     /// A peer-plane message arrived.
     mutating func received(_ message: PeerMessage, on id: ConnectionID, _ cx: inout CoreContext) {
-        guard let link = links[id] else {
+        guard let stage = links.stage(of: id) else {
             preconditionFailure("BUG in Karyons: a message on peer connection \(id), which the peer half closed")
         }
-        switch link.stage {
+        switch stage {
         case .handshaking:
             if let action = links.modifyHandshake(id, { $0.received(message) }) { apply(action, on: id, &cx) }
         case .established:
             let now = cx.now
             if let action = links.modifyPeer(id, { $0.received(message, now: now) }) { apply(action, on: id, &cx) }
-        case .connecting, .modifying:
+        case .connecting:
             preconditionFailure("BUG in Karyons: a message on peer connection \(id) before it connected")
         }
     }
 
     /// The connection sent an undecodable frame: close it with `.malformedMessage` and forget it.
     mutating func malformed(_ id: ConnectionID, _ error: WireError, _ cx: inout CoreContext) {
-        guard let link = links[id] else { return }
-        switch link.stage {
+        guard let stage = links.stage(of: id) else { return }
+        switch stage {
         case .handshaking:
             if let action = links.modifyHandshake(id, { $0.malformed(error) }) { apply(action, on: id, &cx) }
         case .established:
             removePeer(id, .protocolViolation("malformed frame: \(error)"), sending: .malformedMessage, &cx)
-        case .connecting, .modifying:
+        case .connecting:
             preconditionFailure("BUG in Karyons: a frame on peer connection \(id) before it connected")
         }
     }
@@ -181,28 +175,27 @@ struct PeerCore {
             failHandshake(id, .connectionLost(cause), sending: nil, &cx)
         case .established:
             removePeer(id, .connectionLost(cause), sending: nil, &cx)
-        case .modifying:
-            preconditionFailure("BUG in Karyons: peer connection \(id) lost while its machine is out")
         }
     }
 
     /// The deadline set with `cx.schedule(id, at:)` passed (handshake, ping, stall). Idempotent: what
     /// is due is recomputed from `cx.now`.
     mutating func connectionTimeout(_ id: ConnectionID, _ cx: inout CoreContext) {
-        guard let link = links[id] else { return }
-        switch link.stage {
-        case .handshaking(let machine):
+        guard let stage = links.stage(of: id) else { return }
+        switch stage {
+        case .handshaking:
             let now = cx.now
+            let deadline = links.facts(of: id)?.deadline
             guard let action = links.modifyHandshake(id, { $0.timeout(now: now) }) else { return }
             apply(action, on: id, &cx)
             // A call before the deadline changes nothing; keep the deadline it consumed.
-            if action == .wait { cx.schedule(id, at: machine.deadline) }
+            if action == .wait { cx.schedule(id, at: deadline) }
         case .established:
             let now = cx.now
             if let action = links.modifyPeer(id, { $0.timeout(now: now, rng: &cx.rng) }) {
                 apply(action, on: id, &cx)
             }
-        case .connecting, .modifying:
+        case .connecting:
             // A dial has no deadline of ours: the driver reports the connect timeout.
             break
         }
@@ -230,11 +223,11 @@ struct PeerCore {
                 cx.close(id, sending: nil)
             case .handshaking:
                 cx.close(id, sending: .shuttingDown)
-            case .established(let peer):
+            case .established:
                 cx.close(id, sending: .shuttingDown)
-                announceRemoval(of: peer.info, dialled: link.dialled, .localShutdown(.shuttingDown), &cx)
-            case .modifying:
-                preconditionFailure("BUG in Karyons: shutdown while the machine of \(id) is out")
+                if let peer = link.peer {
+                    announceRemoval(of: peer.info, dialled: link.dialled, .localShutdown(.shuttingDown), &cx)
+                }
             }
         }
     }

@@ -1,64 +1,124 @@
 /// One peer-plane connection as the peer half sees it, from the dial (or accept) until it is closed.
+///
+/// The stage's machine is a stored Optional beside a payload-free `stage`, not an enum payload:
+/// mutating a machine then happens in place (`&link.peer!`), where binding an enum payload copies
+/// the whole machine and retains everything it holds. What the hot paths and the invariant checks
+/// read of a link is kept in `facts`, plain values refreshed after every change of a machine, so a
+/// reader projects one stored field instead of copying the link. `startHandshake`, `establish`,
+/// `mutatePeer` and `mutateHandshake` are the only ways to change a machine, so the stage, the
+/// machines and the facts always agree (the invariant checks confirm it).
 struct PeerLink {
     /// Where the connection is in its life.
     enum Stage {
         /// Outbound: the TCP connect is in flight.
         case connecting
-        /// The handshake is running.
-        case handshaking(HandshakeMachine)
-        /// The peer is in the pool.
-        case established(PeerMachine)
-        /// Placeholder while a machine is taken out to be mutated (avoids copying its storage).
-        case modifying
+        /// The handshake is running (`handshake` is set).
+        case handshaking
+        /// The peer is in the pool (`peer` is set).
+        case established
     }
 
-    let id: ConnectionID
-    let direction: Direction
+    /// What the hot paths and the invariant checks read of a link, as plain values.
+    struct Facts {
+        let id: ConnectionID
+        let direction: Direction
+        fileprivate(set) var stage: Stage
+        /// Handshaking: the machine's deadline; established: the peer machine's next deadline.
+        fileprivate(set) var deadline: Instant?
+        /// Handshaking: the listener waits for the dialler's confirmation (it is a pool member already).
+        fileprivate(set) var isAwaitingConfirmation = false
+        /// Established: the peer.
+        fileprivate(set) var peerID: PeerID?
+        /// The machine set matches the stage (exactly the stage's machine, or none while connecting).
+        fileprivate(set) var isMachineConsistent = true
+    }
+
     /// The remote end: the endpoint dialled (outbound) or observed by our listener (inbound).
     let remote: Endpoint
     /// Outbound: the ID discovery expects at `remote` (nil for a manual dial).
     let expected: PeerID?
-    var stage: Stage
+    /// Refreshed after every change of the stage or a machine.
+    private(set) var facts: Facts
+    /// The handshake machine, while handshaking.
+    private(set) var handshake: HandshakeMachine?
+    /// The established peer's machine.
+    private(set) var peer: PeerMachine?
+
+    var id: ConnectionID { facts.id }
+    var direction: Direction { facts.direction }
+    var stage: Stage { facts.stage }
+
+    /// A link that starts connecting (outbound) or, given a machine, handshaking (inbound).
+    init(id: ConnectionID, direction: Direction, remote: Endpoint, expected: PeerID?, handshake: HandshakeMachine? = nil) {
+        self.remote = remote
+        self.expected = expected
+        self.handshake = handshake
+        facts = Facts(id: id, direction: direction, stage: handshake == nil ? .connecting : .handshaking)
+        refreshFacts()
+    }
 
     /// The endpoint we dialled (nil for inbound connections), as discovery knows it.
     var dialled: Endpoint? { direction == .outbound ? remote : nil }
 
-    /// What the invariant checks read of a link, as plain values (read in place, no copy of the machines).
-    struct Facts {
-        enum Stage { case connecting, handshaking, established, modifying }
-        let id: ConnectionID
-        let direction: Direction
-        let stage: Stage
-        /// Handshaking: the machine's deadline; established: the peer machine's next deadline.
-        let deadline: Instant?
-        /// Handshaking: the listener waits for the dialler's confirmation (it is a pool member already).
-        let isAwaitingConfirmation: Bool
-        /// Established: the peer.
-        let peerID: PeerID?
+    /// Connecting → handshaking.
+    mutating func startHandshake(_ machine: HandshakeMachine) {
+        precondition(stage == .connecting, "BUG in Karyons: link \(id) starts a handshake in stage \(stage)")
+        handshake = machine
+        facts.stage = .handshaking
+        refreshFacts()
     }
 
-    var facts: Facts {
+    /// Handshaking → established.
+    mutating func establish(_ machine: PeerMachine) {
+        precondition(stage == .handshaking, "BUG in Karyons: link \(id) is established in stage \(stage)")
+        handshake = nil
+        peer = machine
+        facts.stage = .established
+        refreshFacts()
+    }
+
+    /// Runs `body` on the established peer's machine in place; nil if the link is not established.
+    mutating func mutatePeer<Result>(_ body: (inout PeerMachine) -> Result) -> Result? {
+        guard stage == .established else { return nil }
+        defer { refreshFacts() }
+        return body(&peer!)
+    }
+
+    /// Runs `body` on the handshake machine in place; nil if the link is not handshaking.
+    mutating func mutateHandshake<Result>(_ body: (inout HandshakeMachine) -> Result) -> Result? {
+        guard stage == .handshaking else { return nil }
+        defer { refreshFacts() }
+        return body(&handshake!)
+    }
+
+    /// Recomputes `facts` from the stage and the machines (read in place through `inout`).
+    private mutating func refreshFacts() {
+        let hasHandshake = handshake != nil
+        let hasPeer = peer != nil
         switch stage {
         case .connecting:
-            return Facts(id: id, direction: direction, stage: .connecting, deadline: nil, isAwaitingConfirmation: false, peerID: nil)
-        case .handshaking(let machine):
-            return Facts(
-                id: id, direction: direction, stage: .handshaking, deadline: machine.deadline,
-                isAwaitingConfirmation: machine.isAwaitingConfirmation, peerID: nil)
-        case .established(let peer):
-            return Facts(
-                id: id, direction: direction, stage: .established, deadline: peer.nextDeadline,
-                isAwaitingConfirmation: false, peerID: peer.peerID)
-        case .modifying:
-            return Facts(id: id, direction: direction, stage: .modifying, deadline: nil, isAwaitingConfirmation: false, peerID: nil)
+            facts.isMachineConsistent = !hasHandshake && !hasPeer
+            facts.deadline = nil
+            facts.isAwaitingConfirmation = false
+            facts.peerID = nil
+        case .handshaking:
+            facts.isMachineConsistent = hasHandshake && !hasPeer
+            facts.deadline = hasHandshake ? Self.deadline(of: &handshake!) : nil
+            facts.isAwaitingConfirmation = hasHandshake ? Self.isAwaitingConfirmation(&handshake!) : false
+            facts.peerID = nil
+        case .established:
+            facts.isMachineConsistent = !hasHandshake && hasPeer
+            facts.deadline = hasPeer ? Self.deadline(of: &peer!) : nil
+            facts.isAwaitingConfirmation = false
+            facts.peerID = hasPeer ? Self.peerID(of: &peer!) : nil
         }
     }
 
-    /// The established peer's machine, if any.
-    var peer: PeerMachine? {
-        if case .established(let machine) = stage { return machine }
-        return nil
-    }
+    // Readers of a machine held `inout`: in place, where reading through the Optional would copy it.
+    private static func deadline(of machine: inout HandshakeMachine) -> Instant? { machine.deadline }
+    private static func isAwaitingConfirmation(_ machine: inout HandshakeMachine) -> Bool { machine.isAwaitingConfirmation }
+    private static func deadline(of machine: inout PeerMachine) -> Instant? { machine.nextDeadline }
+    private static func peerID(of machine: inout PeerMachine) -> PeerID { machine.peerID }
 }
 
 /// The peer half's connections, indexed by connection slot (dense, so lookups are array accesses and
@@ -66,77 +126,105 @@ struct PeerLink {
 /// (older generation) finds nothing.
 struct PeerLinks {
     private var links: [PeerLink?] = []
+    /// The connection of each slot's link (nil: free). Liveness and generation checks read this
+    /// small array: asking the `Optional` of a large link whether it is nil calls an outlined tag
+    /// function, and unwrapping it copies the link.
+    private var occupants: [ConnectionID?] = []
     /// The number of links.
     private(set) var count = 0
 
-    /// The link of `id`, if it is alive.
-    subscript(id: ConnectionID) -> PeerLink? {
+    /// True if `id`'s link is alive.
+    func contains(_ id: ConnectionID) -> Bool {
         let slot = Int(id.slot)
-        guard slot < links.count, let link = links[slot], link.id == id else { return nil }
-        return link
+        return slot < occupants.count && occupants[slot] == id
+    }
+
+    /// The link of `id`, if it is alive (a copy: prefer `withLink` on hot paths).
+    subscript(id: ConnectionID) -> PeerLink? {
+        contains(id) ? links[Int(id.slot)] : nil
     }
 
     /// Adds a link for a new connection.
     mutating func insert(_ link: PeerLink) {
         let slot = Int(link.id.slot)
-        if slot >= links.count { links.append(contentsOf: repeatElement(nil, count: slot + 1 - links.count)) }
-        precondition(links[slot] == nil, "BUG in Karyons: connection slot \(slot) already has a peer link")
+        if slot >= links.count {
+            links.append(contentsOf: repeatElement(nil, count: slot + 1 - links.count))
+            occupants.append(contentsOf: repeatElement(nil, count: slot + 1 - occupants.count))
+        }
+        precondition(occupants[slot] == nil, "BUG in Karyons: connection slot \(slot) already has a peer link")
         links[slot] = link
+        occupants[slot] = link.id
         count += 1
     }
 
     /// Removes and returns the link of `id`.
     @discardableResult
     mutating func remove(_ id: ConnectionID) -> PeerLink? {
-        guard let link = self[id] else { return nil }
-        links[Int(id.slot)] = nil
+        guard contains(id) else { return nil }
+        let slot = Int(id.slot)
+        occupants[slot] = nil
         count -= 1
-        return link
+        return links[slot].take()
     }
 
     /// Mutates the link of `id` in place; nil if it is gone.
     mutating func modify<Result>(_ id: ConnectionID, _ body: (inout PeerLink) -> Result) -> Result? {
-        guard self[id] != nil else { return nil }
+        guard contains(id) else { return nil }
         return body(&links[Int(id.slot)]!)
     }
 
     /// Runs `body` on the established peer's machine of `id` in place; nil if `id` is not established.
     mutating func modifyPeer<Result>(_ id: ConnectionID, _ body: (inout PeerMachine) -> Result) -> Result? {
-        modify(id) { link -> Result? in
-            guard case .established(var machine) = link.stage else { return nil }
-            link.stage = .modifying
-            defer { link.stage = .established(machine) }
-            return body(&machine)
-        } ?? nil
+        modify(id) { $0.mutatePeer(body) } ?? nil
     }
 
     /// Runs `body` on the handshake machine of `id` in place; nil if `id` is not handshaking.
     mutating func modifyHandshake<Result>(_ id: ConnectionID, _ body: (inout HandshakeMachine) -> Result) -> Result? {
-        modify(id) { link -> Result? in
-            guard case .handshaking(var machine) = link.stage else { return nil }
-            link.stage = .modifying
-            defer { link.stage = .handshaking(machine) }
-            return body(&machine)
-        } ?? nil
+        modify(id) { $0.mutateHandshake(body) } ?? nil
     }
 
+    /// The facts of `id`'s link, read in place; nil if it is not alive. For the per-message paths.
+    func facts(of id: ConnectionID) -> PeerLink.Facts? {
+        guard contains(id) else { return nil }
+        return links.withUnsafeBufferPointer { buffer in Self.lent(buffer, Int(id.slot)).pointee.facts }
+    }
+
+    /// The stage of `id`'s link; nil if it is not alive.
+    func stage(of id: ConnectionID) -> PeerLink.Stage? { facts(of: id)?.stage }
+
+    /// The peer established on `id`; nil if `id` is not an established link.
+    func peerID(on id: ConnectionID) -> PeerID? { facts(of: id)?.peerID }
+
     /// The IDs of every link, in slot order.
-    var ids: [ConnectionID] { links.compactMap { $0?.id } }
+    var ids: [ConnectionID] { occupants.compactMap { $0 } }
 
     /// Calls `body` with the facts of every link, in slot order (read in place: no link is copied).
     func forEachFacts(_ body: (PeerLink.Facts) -> Void) {
+        var remaining = count
         links.withUnsafeBufferPointer { buffer in
-            for index in buffer.indices where buffer[index] != nil {
-                // A live slot's payload sits at the start of its Optional (single-payload enum
-                // layout): read it there, as `if case .some(let link)` would copy the link first.
-                let slot = UnsafeRawPointer(buffer.baseAddress! + index)
-                body(slot.assumingMemoryBound(to: PeerLink.self).pointee.facts)
+            for slot in occupants.indices where remaining > 0 && occupants[slot] != nil {
+                remaining -= 1
+                body(Self.lent(buffer, slot).pointee.facts)
             }
         }
     }
 
-    /// Calls `body` for every link, in slot order.
+    /// Calls `body` with the ID and direction of every established peer, in slot order, in place.
+    func forEachEstablished(_ body: (PeerID, Direction) -> Void) {
+        forEachFacts { link in
+            if link.stage == .established, let peer = link.peerID { body(peer, link.direction) }
+        }
+    }
+
+    /// Calls `body` with a copy of every link, in slot order (off the hot paths: it copies each link).
     func forEach(_ body: (PeerLink) -> Void) {
-        for link in links { if let link { body(link) } }
+        for slot in occupants.indices where occupants[slot] != nil { if let link = links[slot] { body(link) } }
+    }
+
+    /// The live link at `slot`. Its payload sits at the start of its Optional (Swift's
+    /// single-payload enum layout, as `SlotTable.withElement` relies on and tests): it is lent from
+    /// there, where unwrapping the Optional would copy the link first.
+    private static func lent(_ buffer: UnsafeBufferPointer<PeerLink?>, _ slot: Int) -> UnsafePointer<PeerLink> {
+        UnsafeRawPointer(buffer.baseAddress! + slot).assumingMemoryBound(to: PeerLink.self)
     }
 }

@@ -32,6 +32,9 @@ public struct SlotHandle: Hashable, Comparable, Sendable, CustomStringConvertibl
 public struct SlotTable<Element> {
     private var elements: [Element?] = []
     private var generations: [UInt32] = []
+    /// Whether each slot holds an element. Kept beside `elements` because asking an `Optional` of a
+    /// large element whether it is nil calls an outlined tag function; this is a plain load.
+    private var occupied: [Bool] = []
     private var freeSlots: [UInt32] = []
     /// The number of live elements.
     public private(set) var count = 0
@@ -43,17 +46,19 @@ public struct SlotTable<Element> {
         count += 1
         if let slot = freeSlots.popLast() {
             elements[Int(slot)] = element
+            occupied[Int(slot)] = true
             return SlotHandle(slot: slot, generation: generations[Int(slot)])
         }
         elements.append(element)
         generations.append(0)
+        occupied.append(true)
         return SlotHandle(slot: UInt32(elements.count - 1), generation: 0)
     }
 
     /// True if `handle` names a live element.
     public func contains(_ handle: SlotHandle) -> Bool {
         Int(handle.slot) < elements.count && generations[Int(handle.slot)] == handle.generation
-            && elements[Int(handle.slot)] != nil
+            && occupied[Int(handle.slot)]
     }
 
     /// The element named by `handle`, or nil if it was removed (stale handle).
@@ -96,6 +101,7 @@ public struct SlotTable<Element> {
         guard contains(handle) else { return nil }
         let element = elements[Int(handle.slot)]
         elements[Int(handle.slot)] = nil
+        occupied[Int(handle.slot)] = false
         generations[Int(handle.slot)] &+= 1
         freeSlots.append(handle.slot)
         count -= 1
@@ -105,7 +111,7 @@ public struct SlotTable<Element> {
     /// The handles of all live elements, in slot order.
     public var handles: [SlotHandle] {
         elements.indices.compactMap { index in
-            elements[index] == nil ? nil : SlotHandle(slot: UInt32(index), generation: generations[index])
+            !occupied[index] ? nil : SlotHandle(slot: UInt32(index), generation: generations[index])
         }
     }
 
@@ -124,7 +130,7 @@ public struct SlotTable<Element> {
         var remaining = count  // Stop at the last live element: a table keeps its peak size.
         var index = 0
         while remaining > 0 && index < elements.count {
-            if elements[index] != nil {
+            if occupied[index] {
                 remaining -= 1
                 try body(SlotHandle(slot: UInt32(index), generation: generations[index]))
             }
