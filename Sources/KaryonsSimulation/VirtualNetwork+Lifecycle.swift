@@ -35,8 +35,9 @@ extension VirtualNetwork {
         let boot = NodeBoot(
             host: host, address: .v4(hosts[host].address), incarnation: Int(hosts[host].incarnation),
             identity: Int(hosts[host].identity), now: now)
-        nodes[host] = makeNode(boot)
-        hosts[host].connectionLimits = inPlace(host) { $0.connectionLimits }
+        let node = makeNode(boot)
+        hosts[host].connectionLimits = node.connectionLimits
+        nodes[host] = node
         hosts[host].isRunning = true
         hosts[host].bootedAt = now
         hosts[host].isStopping = false

@@ -173,7 +173,7 @@ extension VirtualNetwork {
         }
         counters.connectsAccepted += 1
         let now = self.now
-        let id = nodes[destination]!.accept(listener.kind, from: current.3, now: now)
+        let id = inPlace(destination) { $0.accept(listener.kind, from: current.3, now: now) }
         let acknowledged = now + latency(destination, source)
         connections.modify(connection) { connection in
             connection.ends[1].coreID = id
@@ -233,12 +233,12 @@ extension VirtualNetwork {
     func transmit(_ host: Int, _ id: ConnectionID) {
         guard let (connection, end) = binding(host, id) else {
             counters.staleOutputs += 1
-            let written = nodes[host]!.withOutgoing(id) { $0.count } ?? 0
+            let written = inPlace(host) { $0.withOutgoing(id) { $0.count } } ?? 0
             if written > 0 { recordViolation("wrote \(written) bytes to connection \(id) after it closed", host: host) }
             return
         }
         guard connections.end(connection, end)?.state == .open else {
-            let written = nodes[host]!.withOutgoing(id) { $0.count } ?? 0
+            let written = inPlace(host) { $0.withOutgoing(id) { $0.count } } ?? 0
             if written > 0 { recordViolation("wrote \(written) bytes to connection \(id) before it was established", host: host) }
             return
         }
@@ -251,7 +251,7 @@ extension VirtualNetwork {
         let index = bufferIndex(connection, pipe: pipe)
         var buffer: [UInt8] = []
         swap(&buffer, &pipeBuffers[index])
-        let written = nodes[host]!.moveOutgoing(id, appendingTo: &buffer) ?? 0
+        let written = inPlace(host) { $0.moveOutgoing(id, appendingTo: &buffer) } ?? 0
         swap(&buffer, &pipeBuffers[index])
         connections.modify(connection) { $0.pipes[pipe].length += written }
         return written
@@ -316,7 +316,7 @@ extension VirtualNetwork {
     func close(_ host: Int, _ id: ConnectionID) {
         guard let (connection, end) = binding(host, id) else {
             counters.staleOutputs += 1
-            _ = nodes[host]!.withOutgoing(id) { $0.count }
+            _ = inPlace(host) { $0.withOutgoing(id) { $0.count } }
             return
         }
         let state = connections.end(connection, end)!.state
@@ -391,7 +391,7 @@ extension VirtualNetwork {
             swap(&buffer, &pipeBuffers[index])
             let now = self.now
             buffer.withUnsafeBytes { bytes in
-                nodes[host]!.receive(UnsafeRawBufferPointer(rebasing: bytes[head..<(head + arrived)]), on: reader.coreID, now: now)
+                inPlace(host) { $0.receive(UnsafeRawBufferPointer(rebasing: bytes[head..<(head + arrived)]), on: reader.coreID, now: now) }
             }
             swap(&buffer, &pipeBuffers[index])
             counters.bytesDelivered += arrived

@@ -256,7 +256,7 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     @discardableResult
     public func interact<Result>(with host: Int, _ body: (inout Node) -> Result) -> Result? {
         guard hosts[host].isRunning else { return nil }
-        let result = body(&nodes[host]!)
+        let result = inPlace(host, body)
         afterStep(host)
         return result
     }
@@ -334,7 +334,7 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     private func timerFired(_ host: Int, incarnation: UInt32) {
         guard hosts[host].isRunning, hosts[host].incarnation == incarnation, hosts[host].timerAt == now else { return }
         hosts[host].timerAt = nil
-        guard let deadline = nodes[host]!.nextDeadline else { return }
+        guard let deadline = inPlace(host, { $0.nextDeadline }) else { return }
         if deadline > now {
             rescheduleTimer(host)
             return
@@ -349,7 +349,7 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     /// timer and checks its invariants.
     func step(_ host: Int, _ body: (inout Node) -> Void) {
         guard hosts[host].isRunning else { return }
-        body(&nodes[host]!)
+        inPlace(host, body)
         afterStep(host)
     }
 
@@ -366,13 +366,24 @@ public final class VirtualNetwork<Node: SimulatedNode> {
         checkSlots(host)
     }
 
-    /// Runs `body` on the host's node in place (no copy of the node).
+    /// Runs `body` on the host's running node in place (no copy of the node).
+    ///
+    /// `&nodes[host]!` would first ask the Optional for its tag, an outlined call that reads
+    /// wherever the node keeps its spare bits, often a cache line the event never needs. A running
+    /// host's Optional holds a node whose payload sits at the start of the Optional (Swift's
+    /// single-payload enum layout, as `SlotTable.withElement` relies on and tests), so it is lent
+    /// from there; `Host.isRunning` says the payload is present.
     @inline(__always)
-    func inPlace<Result>(_ host: Int, _ body: (inout Node) -> Result) -> Result { body(&nodes[host]!) }
+    func inPlace<Result>(_ host: Int, _ body: (inout Node) -> Result) -> Result {
+        precondition(hosts[host].isRunning, "BUG in Karyons: host \(host) has no running node")
+        return nodes.withUnsafeMutableBufferPointer { buffer in
+            body(&UnsafeMutableRawPointer(buffer.baseAddress! + host).assumingMemoryBound(to: Node.self).pointee)
+        }
+    }
 
     private func drainOutputs(_ host: Int) {
         var drained = 0
-        while hosts[host].isRunning, let output = nodes[host]!.poll() {
+        while hosts[host].isRunning, let output = inPlace(host, { $0.poll() }) {
             drained += 1
             precondition(drained <= 10_000_000, "BUG in Karyons: host \(host) keeps producing outputs")
             perform(output, from: host)
@@ -380,7 +391,7 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     }
 
     private func rescheduleTimer(_ host: Int) {
-        guard let deadline = nodes[host]!.nextDeadline else { return }
+        guard let deadline = inPlace(host, { $0.nextDeadline }) else { return }
         let time = max(deadline, now)
         if let scheduled = hosts[host].timerAt, scheduled <= time { return }
         hosts[host].timerAt = time
