@@ -111,6 +111,8 @@ extension LoopbackReport {
             ("inbound slots filled", ReportFormat.percent(final.inboundSlotFillMean), ReportFormat.percent(mean(\.inboundSlotFillMean))),
             ("lookups (ok / failed)", "\(final.lookupsSucceeded) / \(final.lookupsFailed)",
              lookups == 0 ? "n/a" : ReportFormat.percent(Double(final.lookupsSucceeded) / Double(lookups)) + " ok"),
+            ("lookup hops (mean)", final.intervalLookupHopsMean.map { ReportFormat.fixed($0, 2) } ?? "-",
+             traffic.lookupHopsMean.map { ReportFormat.fixed($0, 2) } ?? "n/a"),
             ("peer-graph components", "\(final.components)", "largest \(ReportFormat.percent(final.largestComponentShare))"),
         ]
         var lines = table(header: ("metric", "final", "run mean"), rows: rows)
@@ -228,6 +230,7 @@ extension LoopbackReport {
         if let final { members += metricsJSON(final) }
         members += [
             ("lookupSuccessRate", lookupSuccessRate.map(JSONValue.number) ?? .null),
+            ("lookupHops", traffic.lookupHopsMean.map(JSONValue.number) ?? .null),
             ("isolatedHosts", .array(isolatedHosts.map(JSONValue.int))),
             ("lookupFailureReasons", .object(lookupFailureReasons.map { ($0.reason, .int($0.count)) })),
             ("messagesSent", .object(traffic.framesByKind.map { ("\($0.kind)", .int($0.count)) })),
@@ -257,6 +260,7 @@ extension LoopbackReport {
         if time {
             members += [
                 ("intervalLookupSuccessRate", sample.intervalLookupSuccessRate.map(JSONValue.number) ?? .null),
+                ("intervalLookupHopsMean", sample.intervalLookupHopsMean.map(JSONValue.number) ?? .null),
                 ("framesSent", .int(sample.framesSent)), ("bytesSent", .int(sample.bytesSent)), ("events", .int(sample.events)),
             ]
         }

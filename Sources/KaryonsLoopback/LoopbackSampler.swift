@@ -74,7 +74,7 @@ struct LoopbackSampler {
             lookupsSucceeded: lookupsSucceeded, lookupsFailed: lookupsFailed,
             intervalLookupSuccessRate: intervalEnded == 0 ? nil : Double(intervalSucceeded) / Double(intervalEnded),
             framesSent: traffic.framesSent, bytesSent: traffic.bytesSent, datagramsSent: traffic.datagramsSent,
-            events: events)
+            events: events, lookupHops: (traffic.lookupsSucceeded, traffic.lookupHops), previous: previous)
     }
 
     /// Converged: every host runs, the peer graph is one component, and every node knows a

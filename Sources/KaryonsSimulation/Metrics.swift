@@ -173,11 +173,7 @@ extension Simulation {
                 ? nil : Double(succeeded - (previous?.lookupsSucceeded ?? 0)) / Double(intervalEnded),
             framesSent: traffic.framesSent, bytesSent: traffic.bytesSent, datagramsSent: traffic.datagramsSent,
             events: network.counters.events)
-        sample.lookupHopsCounted = traffic.lookupsSucceeded
-        sample.lookupHops = traffic.lookupHops
-        let hopsCounted = traffic.lookupsSucceeded - (previous?.lookupHopsCounted ?? 0)
-        let hops = traffic.lookupHops - (previous?.lookupHops ?? 0)
-        sample.intervalLookupHopsMean = hopsCounted > 0 ? Double(hops) / Double(hopsCounted) : nil
+        sample.recordLookupHops(counted: traffic.lookupsSucceeded, total: traffic.lookupHops, previous: previous)
         return sample
     }
 
@@ -187,12 +183,6 @@ extension Simulation {
         for host in 0..<network.hostCount {
             network.withNode(host) { totals.add($0.statistics) }
         }
-        var traffic = TrafficTotals(frames: totals.framesSent, bytesSent: totals.bytesSent, datagramsSent: totals.datagramsSent)
-        traffic.dialsStarted = totals.dialsStarted
-        traffic.dialsSucceeded = totals.dialsSucceeded
-        traffic.dialFailures = totals.dialFailures
-        traffic.lookupsSucceeded = totals.lookupsSucceeded
-        traffic.lookupHops = totals.lookupHops
-        return traffic
+        return TrafficTotals(totals)
     }
 }

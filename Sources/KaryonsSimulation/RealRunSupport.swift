@@ -26,9 +26,9 @@ extension MetricsSample {
         time: Instant, nodeIDs: [PeerID], nodesUp: Int, routingTableEntriesMean: Double, verifiedEntriesMean: Double, peersMean: Double,
         outboundSlotFillMean: Double, inboundSlotFillMean: Double, components: Int, largestComponentShare: Double,
         lookupsSucceeded: Int, lookupsFailed: Int, intervalLookupSuccessRate: Double?, framesSent: Int, bytesSent: Int,
-        datagramsSent: Int, events: Int
+        datagramsSent: Int, events: Int, lookupHops: (counted: Int, total: Int)? = nil, previous: MetricsSample? = nil
     ) -> MetricsSample {
-        MetricsSample(
+        var sample = MetricsSample(
             time: time, nodesUp: nodesUp, routingTableEntriesMean: routingTableEntriesMean,
             verifiedEntriesMean: verifiedEntriesMean, tableCapacityMean: TableCapacity.mean(of: nodeIDs),
             peersMean: peersMean, outboundSlotFillMean: outboundSlotFillMean,
@@ -36,6 +36,17 @@ extension MetricsSample {
             lookupsSucceeded: lookupsSucceeded, lookupsFailed: lookupsFailed,
             intervalLookupSuccessRate: intervalLookupSuccessRate, framesSent: framesSent, bytesSent: bytesSent,
             datagramsSent: datagramsSent, events: events)
+        if let lookupHops { sample.recordLookupHops(counted: lookupHops.counted, total: lookupHops.total, previous: previous) }
+        return sample
+    }
+
+    /// Sets the run's succeeded lookups and their hops so far, and the mean hops since `previous`.
+    mutating func recordLookupHops(counted: Int, total: Int, previous: MetricsSample?) {
+        lookupHopsCounted = counted
+        lookupHops = total
+        let countedSince = counted - (previous?.lookupHopsCounted ?? 0)
+        let hopsSince = total - (previous?.lookupHops ?? 0)
+        intervalLookupHopsMean = countedSince > 0 ? Double(hopsSince) / Double(countedSince) : nil
     }
 }
 
@@ -44,7 +55,17 @@ extension TrafficTotals {
     public init(adding statistics: some Sequence<NodeStatistics>) {
         var totals = RetiredTotals()
         for node in statistics { totals.add(node) }
+        self.init(totals)
+    }
+
+    /// The totals of a run's nodes, retired ones included.
+    init(_ totals: RetiredTotals) {
         self.init(frames: totals.framesSent, bytesSent: totals.bytesSent, datagramsSent: totals.datagramsSent)
+        dialsStarted = totals.dialsStarted
+        dialsSucceeded = totals.dialsSucceeded
+        dialFailures = totals.dialFailures
+        lookupsSucceeded = totals.lookupsSucceeded
+        lookupHops = totals.lookupHops
     }
 }
 

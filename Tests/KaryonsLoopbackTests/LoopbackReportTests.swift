@@ -1,17 +1,21 @@
 import Foundation
-import KaryonsCore
+@testable import KaryonsCore
 import KaryonsSimulation
 import Testing
 @testable import KaryonsLoopback
 
 /// The loopback report's text and JSON, from a made-up run (no sockets).
 @Suite struct LoopbackReportTests {
-    static func sample(at seconds: UInt64, up: Int, components: Int, succeeded: Int, failed: Int) -> MetricsSample {
+    static func sample(
+        at seconds: UInt64, up: Int, components: Int, succeeded: Int, failed: Int,
+        hops: (counted: Int, total: Int)? = nil, previous: MetricsSample? = nil
+    ) -> MetricsSample {
         .measured(
             time: Instant(nanoseconds: seconds * 1_000_000_000), nodeIDs: [], nodesUp: up, routingTableEntriesMean: 20, verifiedEntriesMean: 19.5,
             peersMean: 23, outboundSlotFillMean: 0.95, inboundSlotFillMean: 0.9, components: components,
             largestComponentShare: components == 1 ? 1 : 0.8, lookupsSucceeded: succeeded, lookupsFailed: failed,
-            intervalLookupSuccessRate: nil, framesSent: 100 * Int(seconds), bytesSent: 1_000, datagramsSent: 10, events: 50)
+            intervalLookupSuccessRate: nil, framesSent: 100 * Int(seconds), bytesSent: 1_000, datagramsSent: 10, events: 50,
+            lookupHops: hops, previous: previous)
     }
 
     static func report(convergedAt: Duration?, isolated: [Int]) throws -> LoopbackReport {
@@ -42,6 +46,27 @@ import Testing
         #expect(text.contains("liveness: not judged"))
         #expect(!text.contains("lookup slots lowered"))
         #expect(!text.contains("OVER the budget"))
+    }
+
+    @Test func lookupHopsAreReportedPerSampleAndForTheRun() throws {
+        let first = Self.sample(at: 10, up: 40, components: 1, succeeded: 90, failed: 0, hops: (counted: 90, total: 360))
+        let second = Self.sample(at: 20, up: 40, components: 1, succeeded: 100, failed: 0, hops: (counted: 100, total: 410), previous: first)
+        #expect(first.intervalLookupHopsMean == 4)
+        #expect(second.intervalLookupHopsMean == 5, "(410 - 360) hops over (100 - 90) lookups since the previous sample")
+        var report = try Self.report(convergedAt: .seconds(20), isolated: [])
+        report.samples = [first, second]
+        var statistics = NodeStatistics()
+        statistics.lookupsSucceeded = 100
+        statistics.lookupHops = 410
+        report.traffic = TrafficTotals(adding: [statistics])
+        let summary = report.summary(resources: nil)
+        #expect(summary.contains("lookup hops (mean)"))
+        #expect(summary.contains("5.00"))
+        #expect(summary.contains("4.10"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(report.json(resources: nil).serialized().utf8)) as? [String: Any])
+        #expect(object["lookupHops"] as? Double == 4.1)
+        let samples = try #require(object["samples"] as? [[String: Any]])
+        #expect(samples.map { $0["intervalLookupHopsMean"] as? Double } == [4, 5])
     }
 
     @Test func morePeakDescriptorsThanTheBudgetAreFlagged() throws {
