@@ -80,10 +80,8 @@ extension DiscoveryCore {
         }
         let exchangeConnections = checkExchanges(cx.connections, into: &problems)
         var lookupConnections = 0
-        cx.connections.forEachHandle { id in
-            if let connection = cx.connections.withElement(id, { $0.facts }), connection.plane == .lookup && !connection.isClosing {
-                lookupConnections += 1
-            }
+        cx.connections.forEachSummary { connection in
+            if connection.plane == .lookup && !connection.isClosing { lookupConnections += 1 }
         }
         // Every owner's connection is a live lookup connection (inbound for responders, outbound for
         // exchanges, each exchange's indexed by it: all distinct), so equal counts mean every such
@@ -103,7 +101,7 @@ extension DiscoveryCore {
     }
 
     /// Checks the exchanges; returns how many hold a connection.
-    private func checkExchanges(_ connections: SlotTable<Connection>, into problems: inout [String]) -> Int {
+    private func checkExchanges(_ connections: SummarizedSlotTable<Connection>, into problems: inout [String]) -> Int {
         var started = 0
         var connected = 0
         exchanges.forEachHandle { handle in
@@ -129,14 +127,14 @@ extension DiscoveryCore {
     }
 
     /// True when `id` is a live (not closing) lookup connection in `direction`.
-    private func isLive(_ id: ConnectionID, _ connections: SlotTable<Connection>, direction: Direction) -> Bool {
-        guard let connection = connections.withElement(id, { $0.facts }) else { return false }
+    private func isLive(_ id: ConnectionID, _ connections: SummarizedSlotTable<Connection>, direction: Direction) -> Bool {
+        guard let connection = connections.summary(of: id) else { return false }
         return !connection.isClosing && connection.plane == .lookup && connection.direction == direction
     }
 
     /// What is wrong with a connection `isLive` rejected.
-    private func connectionProblem(_ id: ConnectionID, _ connections: SlotTable<Connection>, owner: String) -> String {
-        guard let connection = connections.withElement(id, { $0.facts }), !connection.isClosing else {
+    private func connectionProblem(_ id: ConnectionID, _ connections: SummarizedSlotTable<Connection>, owner: String) -> String {
+        guard let connection = connections.summary(of: id), !connection.isClosing else {
             return "\(owner) holds dead connection \(id)"
         }
         return "\(owner) holds \(connection.direction) \(connection.plane) connection \(id)"

@@ -14,7 +14,7 @@ struct CoreContext {
     /// The node's only source of randomness.
     var rng: SplitMix64
     /// Open connections and their transport state.
-    var connections = SlotTable<Connection>()
+    var connections = SummarizedSlotTable<Connection>()
     /// One deadline per timer key; the node's `nextDeadline` is the earliest.
     var deadlines = DeadlineQueue<CoreTimer>()
     /// Messages between the halves, drained by `NodeCore` after every call into a half.
@@ -142,7 +142,7 @@ struct CoreContext {
 }
 
 /// One TCP connection's transport state inside the core: framing in, outbox out.
-struct Connection {
+struct Connection: Summarized {
     let plane: Plane
     let direction: Direction
     /// The remote end (for inbound connections, as observed by our listener).
@@ -159,16 +159,24 @@ struct Connection {
     /// True while the driver reports its send queue above the high watermark.
     var isSendQueueHigh = false
 
-    /// What the invariant checks read of a connection, as plain values (read in place through the
-    /// table's subscript: `connections[id]?.facts` copies no buffer).
+    /// What the per-message paths and the invariant checks read of a connection, as plain values
+    /// (the table keeps them beside the connections: `connections.summary(of: id)`).
     struct Facts {
         let plane: Plane
         let direction: Direction
         let isEstablished: Bool
         let isClosing: Bool
+        let isReadingPaused: Bool
+        let isSendQueueHigh: Bool
+        /// Bytes in the outbox.
+        let outboxBytes: Int
     }
 
-    var facts: Facts { Facts(plane: plane, direction: direction, isEstablished: isEstablished, isClosing: isClosing) }
+    var summary: Facts {
+        Facts(
+            plane: plane, direction: direction, isEstablished: isEstablished, isClosing: isClosing,
+            isReadingPaused: isReadingPaused, isSendQueueHigh: isSendQueueHigh, outboxBytes: outbox.count)
+    }
 
     init(plane: Plane, direction: Direction, remote: Endpoint, frameSizeMax: Int, isEstablished: Bool) {
         self.plane = plane

@@ -309,7 +309,7 @@ public struct NodeCore {
     private mutating func deliverBufferedFrames(on id: ConnectionID) {
         // Only the plane is kept: a copy of the connection held across the loop body would share its
         // outbox, so the reply the body appends there (a PONG) would copy the whole buffer.
-        while let plane = cx.connections[id].flatMap({ $0.isClosing || $0.isReadingPaused ? nil : $0.plane }) {
+        while let plane = cx.connections.summary(of: id).flatMap({ $0.isClosing || $0.isReadingPaused ? nil : $0.plane }) {
             switch plane {
             case .lookup:
                 let decoded = cx.connections.modify(id) { connection in

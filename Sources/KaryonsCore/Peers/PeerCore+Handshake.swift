@@ -59,7 +59,7 @@ extension PeerCore {
             endpoint: link.remote,
             protocols: result.protocols
         )
-        let isSendQueueHigh = cx.connections.withElement(link.id) { $0.isSendQueueHigh } ?? false
+        let isSendQueueHigh = cx.connections.summary(of: link.id)?.isSendQueueHigh ?? false
         let peer = PeerMachine(info: info, settings: peerSettings, now: cx.now, isSendQueueHigh: isSendQueueHigh)
         links.modify(link.id) { $0.establish(peer) }
         cx.schedule(link.id, at: peer.nextDeadline)

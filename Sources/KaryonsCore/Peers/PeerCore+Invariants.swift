@@ -15,10 +15,8 @@ extension PeerCore {
         links.forEachFacts { link in linkProblems(link, cx.connections, cx.deadlines, into: &problems) }
         if !poolKnownSound { pool.checkInvariants(heldBy: links.count, into: &problems) }
         var peerConnections = 0
-        cx.connections.forEachHandle { id in
-            if let connection = cx.connections.withElement(id, { $0.facts }), connection.plane == .peer && !connection.isClosing {
-                peerConnections += 1
-            }
+        cx.connections.forEachSummary { connection in
+            if connection.plane == .peer && !connection.isClosing { peerConnections += 1 }
         }
         // Every link names a distinct live peer connection (checked per link), so equal counts
         // mean no live peer connection lacks a link.
@@ -36,11 +34,11 @@ extension PeerCore {
     }
 
     private func linkProblems(
-        _ link: PeerLink.Facts, _ connections: SlotTable<Connection>, _ deadlines: DeadlineQueue<CoreTimer>,
+        _ link: PeerLink.Facts, _ connections: SummarizedSlotTable<Connection>, _ deadlines: DeadlineQueue<CoreTimer>,
         into problems: inout [String]
     ) {
         let id = link.id
-        guard let connection = connections.withElement(id, { $0.facts }), !connection.isClosing else {
+        guard let connection = connections.summary(of: id), !connection.isClosing else {
             problems.append("peers: link \(id) names a dead connection")
             return
         }

@@ -69,7 +69,7 @@ extension PeerCore {
     {
         // Only the count is read: holding a copy of the connection would make the append below copy
         // the whole outbox.
-        guard let outboxBytes = cx.connections.withElement(id, { $0.outbox.count }), let peer = links.peerID(on: id) else {
+        guard let outboxBytes = cx.connections.summary(of: id)?.outboxBytes, let peer = links.peerID(on: id) else {
             return
         }
         let frameLength = 1 + protocolID.encodedSize + payload.count

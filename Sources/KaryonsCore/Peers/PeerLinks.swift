@@ -126,17 +126,17 @@ struct PeerLink {
 /// (older generation) finds nothing.
 struct PeerLinks {
     private var links: [PeerLink?] = []
-    /// The connection of each slot's link (nil: free). Liveness and generation checks read this
-    /// small array: asking the `Optional` of a large link whether it is nil calls an outlined tag
-    /// function, and unwrapping it copies the link.
-    private var occupants: [ConnectionID?] = []
+    /// The facts of each slot's link (nil: free), kept beside the links after every change: the
+    /// per-message paths and the invariant checks read this dense array of plain values, where a
+    /// link is hundreds of bytes and reaching into one per slot costs a cache miss each.
+    private var summaries: [PeerLink.Facts?] = []
     /// The number of links.
     private(set) var count = 0
 
     /// True if `id`'s link is alive.
     func contains(_ id: ConnectionID) -> Bool {
         let slot = Int(id.slot)
-        return slot < occupants.count && occupants[slot] == id
+        return slot < summaries.count && summaries[slot]?.id == id
     }
 
     /// The link of `id`, if it is alive (a copy: prefer `withLink` on hot paths).
@@ -149,11 +149,11 @@ struct PeerLinks {
         let slot = Int(link.id.slot)
         if slot >= links.count {
             links.append(contentsOf: repeatElement(nil, count: slot + 1 - links.count))
-            occupants.append(contentsOf: repeatElement(nil, count: slot + 1 - occupants.count))
+            summaries.append(contentsOf: repeatElement(nil, count: slot + 1 - summaries.count))
         }
-        precondition(occupants[slot] == nil, "BUG in Karyons: connection slot \(slot) already has a peer link")
+        precondition(summaries[slot] == nil, "BUG in Karyons: connection slot \(slot) already has a peer link")
+        summaries[slot] = link.facts
         links[slot] = link
-        occupants[slot] = link.id
         count += 1
     }
 
@@ -162,7 +162,7 @@ struct PeerLinks {
     mutating func remove(_ id: ConnectionID) -> PeerLink? {
         guard contains(id) else { return nil }
         let slot = Int(id.slot)
-        occupants[slot] = nil
+        summaries[slot] = nil
         count -= 1
         return links[slot].take()
     }
@@ -170,7 +170,16 @@ struct PeerLinks {
     /// Mutates the link of `id` in place; nil if it is gone.
     mutating func modify<Result>(_ id: ConnectionID, _ body: (inout PeerLink) -> Result) -> Result? {
         guard contains(id) else { return nil }
-        return body(&links[Int(id.slot)]!)
+        let slot = Int(id.slot)
+        let (result, facts) = Self.mutate(&links[slot]!, body)
+        summaries[slot] = facts
+        return result
+    }
+
+    /// Runs `body` on `link`, then reads its facts (in place, through `inout`).
+    private static func mutate<Result>(_ link: inout PeerLink, _ body: (inout PeerLink) -> Result) -> (Result, PeerLink.Facts) {
+        let result = body(&link)
+        return (result, link.facts)
     }
 
     /// Runs `body` on the established peer's machine of `id` in place; nil if `id` is not established.
@@ -186,7 +195,7 @@ struct PeerLinks {
     /// The facts of `id`'s link, read in place; nil if it is not alive. For the per-message paths.
     func facts(of id: ConnectionID) -> PeerLink.Facts? {
         guard contains(id) else { return nil }
-        return links.withUnsafeBufferPointer { buffer in Self.lent(buffer, Int(id.slot)).pointee.facts }
+        return summaries[Int(id.slot)]
     }
 
     /// The stage of `id`'s link; nil if it is not alive.
@@ -196,16 +205,15 @@ struct PeerLinks {
     func peerID(on id: ConnectionID) -> PeerID? { facts(of: id)?.peerID }
 
     /// The IDs of every link, in slot order.
-    var ids: [ConnectionID] { occupants.compactMap { $0 } }
+    var ids: [ConnectionID] { summaries.compactMap { $0?.id } }
 
     /// Calls `body` with the facts of every link, in slot order (read in place: no link is copied).
     func forEachFacts(_ body: (PeerLink.Facts) -> Void) {
         var remaining = count
-        links.withUnsafeBufferPointer { buffer in
-            for slot in occupants.indices where remaining > 0 && occupants[slot] != nil {
-                remaining -= 1
-                body(Self.lent(buffer, slot).pointee.facts)
-            }
+        for slot in summaries.indices where remaining > 0 {
+            guard let facts = summaries[slot] else { continue }
+            remaining -= 1
+            body(facts)
         }
     }
 
@@ -218,13 +226,6 @@ struct PeerLinks {
 
     /// Calls `body` with a copy of every link, in slot order (off the hot paths: it copies each link).
     func forEach(_ body: (PeerLink) -> Void) {
-        for slot in occupants.indices where occupants[slot] != nil { if let link = links[slot] { body(link) } }
-    }
-
-    /// The live link at `slot`. Its payload sits at the start of its Optional (Swift's
-    /// single-payload enum layout, as `SlotTable.withElement` relies on and tests): it is lent from
-    /// there, where unwrapping the Optional would copy the link first.
-    private static func lent(_ buffer: UnsafeBufferPointer<PeerLink?>, _ slot: Int) -> UnsafePointer<PeerLink> {
-        UnsafeRawPointer(buffer.baseAddress! + slot).assumingMemoryBound(to: PeerLink.self)
+        for slot in summaries.indices where summaries[slot] != nil { if let link = links[slot] { body(link) } }
     }
 }

@@ -138,3 +138,83 @@ public struct SlotTable<Element> {
         }
     }
 }
+
+/// An element whose few hot facts can be read apart from it (`SummarizedSlotTable`).
+public protocol Summarized {
+    /// Plain values (no references), small.
+    associatedtype Summary
+    /// The facts, computed from the element.
+    var summary: Summary { get }
+}
+
+/// A `SlotTable` that keeps each live element's `summary` in a dense array of its own, refreshed
+/// after every insert and `modify`: readers that want only the facts (invariant checks after every
+/// simulated event, slot counts) touch a few contiguous cache lines instead of one line per element.
+/// Elements change only through `modify`, so a summary is always its element's.
+public struct SummarizedSlotTable<Element: Summarized> {
+    private var table = SlotTable<Element>()
+    private var summaries: [Element.Summary?] = []
+
+    public init() {}
+
+    /// The number of live elements.
+    public var count: Int { table.count }
+
+    /// Stores `element` and returns its handle.
+    public mutating func insert(_ element: Element) -> SlotHandle {
+        let summary = element.summary
+        let handle = table.insert(element)
+        let slot = Int(handle.slot)
+        if slot >= summaries.count { summaries.append(contentsOf: repeatElement(nil, count: slot + 1 - summaries.count)) }
+        summaries[slot] = summary
+        return handle
+    }
+
+    /// True if `handle` names a live element.
+    public func contains(_ handle: SlotHandle) -> Bool { table.contains(handle) }
+
+    /// The element named by `handle` (a copy), or nil for a stale handle.
+    public subscript(handle: SlotHandle) -> Element? { table[handle] }
+
+    /// The summary of the element named by `handle`, or nil for a stale handle.
+    public func summary(of handle: SlotHandle) -> Element.Summary? {
+        table.contains(handle) ? summaries[Int(handle.slot)] : nil
+    }
+
+    /// Mutates the element in place, then refreshes its summary; nil for a stale handle.
+    public mutating func modify<Result>(_ handle: SlotHandle, _ body: (inout Element) -> Result) -> Result? {
+        guard let (result, summary) = table.modify(handle, { element in (body(&element), element.summary) }) else { return nil }
+        summaries[Int(handle.slot)] = summary
+        return result
+    }
+
+    /// `SlotTable.withElement`.
+    @inline(__always)
+    public func withElement<Result>(_ handle: SlotHandle, _ body: (borrowing Element) -> Result) -> Result? {
+        table.withElement(handle, body)
+    }
+
+    /// Removes and returns the element; nil for a stale handle.
+    @discardableResult
+    public mutating func remove(_ handle: SlotHandle) -> Element? {
+        guard let element = table.remove(handle) else { return nil }
+        summaries[Int(handle.slot)] = nil
+        return element
+    }
+
+    /// Calls `body` for each live element, in slot order (copies each element).
+    public func forEach(_ body: (SlotHandle, Element) throws -> Void) rethrows { try table.forEach(body) }
+
+    /// Calls `body` with the handle of each live element, in slot order.
+    public func forEachHandle(_ body: (SlotHandle) throws -> Void) rethrows { try table.forEachHandle(body) }
+
+    /// Calls `body` with the summary of each live element, in slot order.
+    public func forEachSummary(_ body: (Element.Summary) throws -> Void) rethrows {
+        var remaining = table.count
+        for slot in summaries.indices where remaining > 0 {
+            guard let summary = summaries[slot] else { continue }
+            remaining -= 1
+            try body(summary)
+        }
+    }
+}

@@ -70,6 +70,49 @@ import Testing
         table.forEachHandle { visited.append($0) }
         #expect(visited == table.handles)
     }
+
+    /// `SummarizedSlotTable` keeps each element's summary beside it: after any mix of inserts,
+    /// modifications and removals (slots reused, handles gone stale) every summary it reports is the
+    /// one a plain model of the elements expects, stale handles have none, and `forEachSummary`
+    /// visits exactly the live elements in slot order.
+    @Test(arguments: 0..<5)
+    func summariesFollowTheirElements(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        var table = SummarizedSlotTable<Bulky>()
+        var model: [SlotHandle: Bulky.Summary] = [:]
+        var issued: [SlotHandle] = []
+        for step in 0..<400 {
+            if issued.isEmpty || rng.chance(0.4) {
+                let handle = table.insert(Bulky(name: "e\(step)", bytes: [], flag: step % 2 == 0))
+                issued.append(handle)
+                model[handle] = Bulky.Summary(count: 0, flag: step % 2 == 0)
+            } else if rng.chance(0.5) {
+                let handle = issued[rng.index(below: issued.count)]
+                let changed: Void? = table.modify(handle) { element in
+                    element.bytes.append(UInt8(step % 256))
+                    element.flag.toggle()
+                }
+                #expect((changed != nil) == (model[handle] != nil))
+                if let old = model[handle] { model[handle] = Bulky.Summary(count: old.count + 1, flag: !old.flag) }
+            } else {
+                let handle = issued[rng.index(below: issued.count)]
+                #expect((table.remove(handle) != nil) == (model.removeValue(forKey: handle) != nil))
+            }
+        }
+        for handle in issued {
+            #expect(table.summary(of: handle) == model[handle], "summary of \(handle)")
+            #expect(table.summary(of: handle) == table[handle]?.summary)
+        }
+        var visited: [Bulky.Summary] = []
+        table.forEachSummary { visited.append($0) }
+        #expect(visited == model.keys.sorted { $0.slot < $1.slot }.map { model[$0]! })
+        #expect(table.count == model.count)
+    }
+}
+
+extension SlotTableTests.Bulky: Summarized {
+    struct Summary: Equatable { var count: Int; var flag: Bool }
+    var summary: Summary { Summary(count: bytes.count, flag: flag) }
 }
 
 @Suite struct BackoffTests {
