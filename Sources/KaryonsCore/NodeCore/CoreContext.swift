@@ -343,9 +343,16 @@ public enum DialFailureKind: Int, Hashable, Sendable, CaseIterable, CustomString
 }
 
 /// Counters a node keeps for monitors and for the simulator's metrics.
+///
+/// The per-kind counters are inline arrays, stored in the node itself: counting a frame sent is then
+/// a store into memory the send path already touches, not a heap array to reach (a cache miss per
+/// frame when many simulated nodes share the caches).
 public struct NodeStatistics: Hashable, Sendable {
+    /// The counters' sizes (a test holds them to `MessageKind`'s raw values and `DialFailureKind`'s cases).
+    static let frameKindSlots = 19
+    static let dialFailureKindSlots = 9
     /// Frames sent, indexed by the kind's raw value: counting a frame must not hash on the send path.
-    private var frameCounts = [Int](repeating: 0, count: Int(MessageKind.protocol.rawValue) + 1)
+    private var frameCounts = InlineArray<19, Int>(repeating: 0)
 
     /// Frames sent of one kind.
     public func framesSent(_ kind: MessageKind) -> Int { frameCounts[Int(kind.rawValue)] }
@@ -373,7 +380,7 @@ public struct NodeStatistics: Hashable, Sendable {
     /// Dials that produced an outbound peer.
     public internal(set) var dialsSucceeded = 0
     /// Dials that produced no peer, indexed by `DialFailureKind.rawValue`.
-    private var dialFailureCounts = [Int](repeating: 0, count: DialFailureKind.allCases.count)
+    private var dialFailureCounts = InlineArray<9, Int>(repeating: 0)
     /// Lookup sessions (seeding passes through one endpoint) that succeeded.
     public internal(set) var lookupsSucceeded = 0
     /// Hops of the lookup sessions that succeeded, summed: 1 for the random-target lookups through
@@ -388,5 +395,22 @@ public struct NodeStatistics: Hashable, Sendable {
     mutating func count(sent kind: MessageKind, bytes: Int) {
         frameCounts[Int(kind.rawValue)] += 1
         bytesSent += bytes
+    }
+
+    public static func == (a: NodeStatistics, b: NodeStatistics) -> Bool {
+        a.scalars == b.scalars && MessageKind.allCases.allSatisfy { a.framesSent($0) == b.framesSent($0) }
+            && DialFailureKind.allCases.allSatisfy { a.dialFailures($0) == b.dialFailures($0) }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(scalars)
+        for kind in MessageKind.allCases { hasher.combine(framesSent(kind)) }
+        for kind in DialFailureKind.allCases { hasher.combine(dialFailures(kind)) }
+    }
+
+    /// Every scalar counter, for `==` and `hash(into:)` (inline arrays are not `Hashable`).
+    private var scalars: [Int] {
+        [bytesSent, datagramsSent, datagramsDropped, protocolViolations, staleEvents, sendsDropped, dialsStarted,
+         dialsSucceeded, lookupsSucceeded, lookupHops]
     }
 }

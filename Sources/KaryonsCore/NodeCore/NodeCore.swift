@@ -409,10 +409,10 @@ public struct NodeCore {
             soundTableVersion = problems.isEmpty ? tableVersion : nil
         }
         let poolState = (version: pool.pool.version, links: pool.links.count)
-        let peerProblems = pool.checkInvariants(cx, poolKnownSound: soundPool.map { $0 == poolState } ?? false)
+        let peerProblems = pool.checkInvariantsInPlace(&cx, poolKnownSound: soundPool.map { $0 == poolState } ?? false)
         soundPool = peerProblems.isEmpty ? poolState : nil
         problems += peerProblems
-        problems += discovery.checkInvariants(cx)
+        problems += discovery.checkInvariantsInPlace(&cx)
         problems += signalContractProblems()
         return problems
     }

@@ -9,8 +9,15 @@ extension PeerCore {
     ///
     /// `poolKnownSound`: the pool and the number of links are as they were when this check last
     /// passed (`PeerPool.version`), so the pool's own bookkeeping needs no second look.
-    @inline(__always)  // Into NodeCore's check: passing the context by value would copy it.
     func checkInvariants(_ cx: CoreContext, poolKnownSound: Bool = false) -> [String] {
+        var core = self
+        var cx = cx
+        return core.checkInvariantsInPlace(&cx, poolKnownSound: poolKnownSound)
+    }
+
+    /// `checkInvariants` for NodeCore's check after every simulated event, read in place (a
+    /// non-mutating call on the stored value copies it and the context first). Changes nothing.
+    mutating func checkInvariantsInPlace(_ cx: inout CoreContext, poolKnownSound: Bool = false) -> [String] {
         var problems: [String] = []
         links.forEachFacts { link in linkProblems(link, cx.connections, cx.deadlines, into: &problems) }
         if !poolKnownSound { pool.checkInvariants(heldBy: links.count, into: &problems) }
