@@ -112,9 +112,10 @@ extension DiscoveryCore {
         var started = 0
         var connected = 0
         exchanges.forEachHandle { handle in
-            // Field by field, in place (copying an exchange would copy its requester's buffers).
-            let facts = exchanges.withElement(handle) { ($0.requester.state != .idle, $0.session, $0.connection) }
-            guard let (isStarted, session, connection) = facts else { return }
+            // The summary the table keeps beside each exchange (reaching into the exchange itself
+            // would copy its requester's buffers).
+            guard let summary = exchanges.summary(of: handle) else { return }
+            let (isStarted, session, connection) = (summary.isStarted, summary.session, summary.connection)
             if isStarted { started += 1 }
             if !sessions.contains(session) { problems.append("exchange \(handle) outlived its session") }
             guard let connection else { return }

@@ -33,11 +33,20 @@ enum DiscoveryTimer: Hashable {
 /// outbound peers. `checkInvariants` verifies these and that no state outlives its connection.
 struct DiscoveryCore {
     /// An outbound lookup exchange and what it belongs to.
-    struct Exchange {
+    struct Exchange: Summarized {
         var requester: LookupRequester
         var kind: ExchangeRequest.Kind
         var session: SlotHandle
         var connection: ConnectionID?
+
+        /// What the invariant checks read of an exchange (kept beside it by the table).
+        struct Summary {
+            let isStarted: Bool
+            let session: SlotHandle
+            let connection: ConnectionID?
+        }
+
+        var summary: Summary { Summary(isStarted: requester.state != .idle, session: session, connection: connection) }
     }
 
     var table: RoutingTable
@@ -49,7 +58,7 @@ struct DiscoveryCore {
 
     // Lookup plane.
     var responders: [ConnectionID: LookupResponder] = [:]
-    var exchanges = SlotTable<Exchange>()
+    var exchanges = SummarizedSlotTable<Exchange>()
     var exchangeByConnection: [ConnectionID: SlotHandle] = [:]
     /// Exchanges waiting for a lookup slot, oldest first, from `exchangeQueueHead`.
     var exchangeQueue: [SlotHandle] = []
@@ -142,7 +151,7 @@ struct DiscoveryCore {
         sessions.forEach { _, session in
             cx.emit(.lookupFailed(session.endpoint, reason: "\(LookupFailure.shuttingDown)"))
         }
-        exchanges = SlotTable()
+        exchanges = SummarizedSlotTable()
         exchangeByConnection = [:]
         exchangeQueue = []
         exchangeQueueHead = 0

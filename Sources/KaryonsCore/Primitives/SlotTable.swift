@@ -173,8 +173,20 @@ public struct SummarizedSlotTable<Element: Summarized> {
     /// True if `handle` names a live element.
     public func contains(_ handle: SlotHandle) -> Bool { table.contains(handle) }
 
-    /// The element named by `handle` (a copy), or nil for a stale handle.
-    public subscript(handle: SlotHandle) -> Element? { table[handle] }
+    /// The element named by `handle` (a copy), or nil for a stale handle. Setting a live handle's
+    /// element replaces it (and its summary); setting nil removes it; a stale handle is ignored.
+    public subscript(handle: SlotHandle) -> Element? {
+        get { table[handle] }
+        set {
+            guard table.contains(handle) else { return }
+            guard let newValue else {
+                remove(handle)
+                return
+            }
+            summaries[Int(handle.slot)] = newValue.summary
+            table[handle] = newValue
+        }
+    }
 
     /// The summary of the element named by `handle`, or nil for a stale handle.
     public func summary(of handle: SlotHandle) -> Element.Summary? {

@@ -72,7 +72,7 @@ import Testing
     }
 
     /// `SummarizedSlotTable` keeps each element's summary beside it: after any mix of inserts,
-    /// modifications and removals (slots reused, handles gone stale) every summary it reports is the
+    /// modifications, replacements and removals (slots reused, handles gone stale) every summary it reports is the
     /// one a plain model of the elements expects, stale handles have none, and `forEachSummary`
     /// visits exactly the live elements in slot order.
     @Test(arguments: 0..<5)
@@ -94,6 +94,10 @@ import Testing
                 }
                 #expect((changed != nil) == (model[handle] != nil))
                 if let old = model[handle] { model[handle] = Bulky.Summary(count: old.count + 1, flag: !old.flag) }
+            } else if rng.chance(0.3) {
+                let handle = issued[rng.index(below: issued.count)]
+                table[handle] = Bulky(name: "r\(step)", bytes: [1, 2, 3], flag: true)
+                if model[handle] != nil { model[handle] = Bulky.Summary(count: 3, flag: true) }
             } else {
                 let handle = issued[rng.index(below: issued.count)]
                 #expect((table.remove(handle) != nil) == (model.removeValue(forKey: handle) != nil))
