@@ -75,6 +75,8 @@ struct SimConnection {
     let initiatorEndpoint: Endpoint
     /// The endpoint the initiator dialled.
     let acceptorEndpoint: Endpoint
+    /// When the initiator's connect times out (its connect's `timeout` after the `.connect`).
+    let connectDeadline: Instant
     var isResetSent = false
 
     var isDone: Bool { !ends[0].state.isLive && !ends[1].state.isLive }
@@ -133,17 +135,21 @@ extension VirtualNetwork {
         let destination = hostByAddress[target]
         let initiator = ConnectionEnd(host: UInt32(host), coreID: id, state: .connecting, plane: plane)
         let acceptor = ConnectionEnd(host: UInt32(destination ?? host), coreID: id, state: .awaitingAccept, plane: plane)
+        let deadline = now + timeout
         let connection = connections.insert(SimConnection(
-            ends: [initiator, acceptor], pipes: [Pipe(), Pipe()], initiatorEndpoint: local, acceptorEndpoint: endpoint))
+            ends: [initiator, acceptor], pipes: [Pipe(), Pipe()], initiatorEndpoint: local, acceptorEndpoint: endpoint,
+            connectDeadline: deadline))
         bind(host, id, to: connection, end: 0)
         countOpened(host, plane, .outbound)
-        let deadline = now + timeout
-        schedule(.connectTimeout(connection), at: deadline)
-        // Nobody at that address: the SYN goes unanswered and the connect times out.
-        guard let destination else { return }
-        if let arrival = synArrival(from: host, to: destination, before: deadline) {
-            schedule(.synArrives(connection), at: arrival)
+        // The timeout is scheduled only when the answer cannot beat it (here: nobody at that address,
+        // every SYN lost, or the SYN arriving at the deadline or later; in `synArrived`: a late
+        // SYN-ACK or RST). Most connects are answered in time, and an event that would only find the
+        // connection open is not worth scheduling.
+        guard let destination, let arrival = synArrival(from: host, to: destination, before: deadline), arrival < deadline else {
+            schedule(.connectTimeout(connection), at: deadline)
+            return
         }
+        schedule(.synArrives(connection), at: arrival)
     }
 
     /// When the first SYN (or a retransmission, 1 s, 2 s, 4 s ... later) gets through, if before `deadline`.
@@ -162,13 +168,17 @@ extension VirtualNetwork {
     }
 
     func synArrived(_ connection: SlotHandle) {
-        guard let current = connections.read(connection, { ($0.ends[0], $0.ends[1].host, $0.acceptorEndpoint.port, $0.initiatorEndpoint) }),
-            current.0.state == .connecting else { return }
+        guard let current = connections.read(connection, {
+            ($0.ends[0], $0.ends[1].host, $0.acceptorEndpoint.port, $0.initiatorEndpoint, $0.connectDeadline)
+        }), current.0.state == .connecting else { return }
         let source = Int(current.0.host)
         let destination = Int(current.1)
+        let deadline = current.4
         let key = Self.portKey(hosts[destination].address, current.2)
         guard let listener = tcpListeners[key], listener.host == destination, hosts[destination].isRunning else {
-            schedule(.synRefused(connection), at: now + latency(destination, source))
+            let refusal = now + latency(destination, source)
+            // An RST arriving at or after the deadline finds the connect timed out already.
+            schedule(refusal < deadline ? .synRefused(connection) : .connectTimeout(connection), at: min(refusal, deadline))
             return
         }
         counters.connectsAccepted += 1
@@ -183,6 +193,8 @@ extension VirtualNetwork {
         }
         bind(destination, id, to: connection, end: 1)
         countOpened(destination, listener.kind == .lookup ? .lookup : .peer, .inbound)
+        // A SYN-ACK arriving at or after the deadline comes too late: the timeout goes first.
+        if acknowledged >= deadline { schedule(.connectTimeout(connection), at: deadline) }
         schedule(.synAcknowledged(connection), at: acknowledged)
         afterStep(destination)
     }

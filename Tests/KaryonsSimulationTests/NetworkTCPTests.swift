@@ -104,6 +104,39 @@ struct NetworkTCPTests {
         #expect(network.counters.connectsTimedOut == 1)
     }
 
+    @Test("an RST that would come after the connect timeout is never seen: the connect times out")
+    func lateRefusalTimesOut() throws {
+        let network = pair()
+        let id = network.interact(with: 0) { $0.connect(to: .tcp(testAddress(1), 30_001), timeout: .milliseconds(15)) }!
+        network.run(until: .seconds(1))
+        #expect(network.node(0)?.log.last == Timed(time: .ms(16), record: .connectFailed(id, .timedOut)))
+        #expect(network.node(0)?.records.contains(.connectFailed(id, .refused)) == false)
+        #expect(network.counters.connectsTimedOut == 1 && network.counters.connectsRefused == 0)
+        #expect(network.connectionCount == 0)
+    }
+
+    @Test("a SYN that arrives at the connect deadline finds the connect timed out: no accept")
+    func synAtTheDeadlineIsNotAccepted() throws {
+        let network = pair()
+        // One-way latency 10 ms: the SYN sent at 1 ms arrives at 11 ms, the deadline.
+        let id = connect(network, timeout: .milliseconds(10))
+        network.run(until: .seconds(1))
+        #expect(network.node(0)?.log.last == Timed(time: .ms(11), record: .connectFailed(id, .timedOut)))
+        #expect(network.node(1)?.acceptedIDs.isEmpty == true)
+        #expect(network.connectionCount == 0)
+    }
+
+    @Test("a connect answered in time schedules no timeout event")
+    func answeredConnectSchedulesNoTimeout() throws {
+        let network = pair()
+        let before = network.counters.events
+        _ = connect(network, timeout: .seconds(5))
+        network.run(until: .seconds(10))
+        // SYN arrives, SYN-ACK arrives: two events (the fake nodes write nothing on connect).
+        #expect(network.counters.events - before == 2)
+        #expect(network.pendingEventCount == 0)
+    }
+
     @Test("a SYN-ACK that comes after the connect timeout resets the acceptor's end")
     func lateSynAckResetsAcceptor() throws {
         let network = pair()
