@@ -3,10 +3,10 @@
 /// The stage's machine is a stored Optional beside a payload-free `stage`, not an enum payload:
 /// mutating a machine then happens in place (`&link.peer!`), where binding an enum payload copies
 /// the whole machine and retains everything it holds. What the hot paths and the invariant checks
-/// read of a link is kept in `facts`, plain values refreshed after every change of a machine, so a
-/// reader projects one stored field instead of copying the link. `startHandshake`, `establish`,
-/// `mutatePeer` and `mutateHandshake` are the only ways to change a machine, so the stage, the
-/// machines and the facts always agree (the invariant checks confirm it).
+/// read of a link, its `Facts`, is computed in place after every change (`currentFacts()`) and kept
+/// by `PeerLinks` in a dense array beside the links. `startHandshake`, `establish`, `mutatePeer` and
+/// `mutateHandshake` are the only ways to change a machine, and `PeerLinks` hands out a link only
+/// through `modify`, so the stage, the machines and the kept facts always agree.
 struct PeerLink {
     /// Where the connection is in its life.
     enum Stage {
@@ -22,39 +22,42 @@ struct PeerLink {
     struct Facts {
         let id: ConnectionID
         let direction: Direction
-        fileprivate(set) var stage: Stage
+        let stage: Stage
         /// Handshaking: the machine's deadline; established: the peer machine's next deadline.
-        fileprivate(set) var deadline: Instant?
+        let deadline: Instant?
         /// Handshaking: the listener waits for the dialler's confirmation (it is a pool member already).
-        fileprivate(set) var isAwaitingConfirmation = false
+        let isAwaitingConfirmation: Bool
         /// Established: the peer.
-        fileprivate(set) var peerID: PeerID?
+        let peerID: PeerID?
         /// The machine set matches the stage (exactly the stage's machine, or none while connecting).
-        fileprivate(set) var isMachineConsistent = true
+        let isMachineConsistent: Bool
     }
 
+    let id: ConnectionID
+    let direction: Direction
     /// The remote end: the endpoint dialled (outbound) or observed by our listener (inbound).
     let remote: Endpoint
     /// Outbound: the ID discovery expects at `remote` (nil for a manual dial).
     let expected: PeerID?
-    /// Refreshed after every change of the stage or a machine.
-    private(set) var facts: Facts
-    /// The handshake machine, while handshaking.
-    private(set) var handshake: HandshakeMachine?
-    /// The established peer's machine.
+    private(set) var stage: Stage
+    /// The handshake machine, while handshaking, boxed: links are stored by connection slot, most
+    /// of them established, and an inline handshake machine would double every link's size for the
+    /// few seconds a handshake lasts. Copy-on-write keeps value semantics.
+    private var handshakeBox: HandshakeBox?
+    /// The established peer's machine (inline: it is the per-message state).
     private(set) var peer: PeerMachine?
 
-    var id: ConnectionID { facts.id }
-    var direction: Direction { facts.direction }
-    var stage: Stage { facts.stage }
+    /// The handshake machine, while handshaking (a copy).
+    var handshake: HandshakeMachine? { handshakeBox?.machine }
 
     /// A link that starts connecting (outbound) or, given a machine, handshaking (inbound).
     init(id: ConnectionID, direction: Direction, remote: Endpoint, expected: PeerID?, handshake: HandshakeMachine? = nil) {
+        self.id = id
+        self.direction = direction
         self.remote = remote
         self.expected = expected
-        self.handshake = handshake
-        facts = Facts(id: id, direction: direction, stage: handshake == nil ? .connecting : .handshaking)
-        refreshFacts()
+        handshakeBox = handshake.map(HandshakeBox.init)
+        stage = handshake == nil ? .connecting : .handshaking
     }
 
     /// The endpoint we dialled (nil for inbound connections), as discovery knows it.
@@ -63,62 +66,64 @@ struct PeerLink {
     /// Connecting → handshaking.
     mutating func startHandshake(_ machine: HandshakeMachine) {
         precondition(stage == .connecting, "BUG in Karyons: link \(id) starts a handshake in stage \(stage)")
-        handshake = machine
-        facts.stage = .handshaking
-        refreshFacts()
+        handshakeBox = HandshakeBox(machine)
+        stage = .handshaking
     }
 
     /// Handshaking → established.
     mutating func establish(_ machine: PeerMachine) {
         precondition(stage == .handshaking, "BUG in Karyons: link \(id) is established in stage \(stage)")
-        handshake = nil
+        handshakeBox = nil
         peer = machine
-        facts.stage = .established
-        refreshFacts()
+        stage = .established
     }
 
     /// Runs `body` on the established peer's machine in place; nil if the link is not established.
     mutating func mutatePeer<Result>(_ body: (inout PeerMachine) -> Result) -> Result? {
-        guard stage == .established else { return nil }
-        defer { refreshFacts() }
-        return body(&peer!)
+        stage == .established ? body(&peer!) : nil
     }
 
     /// Runs `body` on the handshake machine in place; nil if the link is not handshaking.
     mutating func mutateHandshake<Result>(_ body: (inout HandshakeMachine) -> Result) -> Result? {
-        guard stage == .handshaking else { return nil }
-        defer { refreshFacts() }
-        return body(&handshake!)
+        guard stage == .handshaking, let box = handshakeBox else { return nil }
+        if !isKnownUniquelyReferenced(&handshakeBox) { handshakeBox = HandshakeBox(box.machine) }
+        return body(&handshakeBox!.machine)
     }
 
-    /// Recomputes `facts` from the stage and the machines (read in place through `inout`).
-    private mutating func refreshFacts() {
-        let hasHandshake = handshake != nil
+    /// The facts as they are now. Mutating only so that the machines are read in place through
+    /// `inout` (reading them through their Optionals would copy them); changes nothing.
+    mutating func currentFacts() -> Facts {
+        let hasHandshake = handshakeBox != nil
         let hasPeer = peer != nil
         switch stage {
         case .connecting:
-            facts.isMachineConsistent = !hasHandshake && !hasPeer
-            facts.deadline = nil
-            facts.isAwaitingConfirmation = false
-            facts.peerID = nil
+            return facts(deadline: nil, consistent: !hasHandshake && !hasPeer)
         case .handshaking:
-            facts.isMachineConsistent = hasHandshake && !hasPeer
-            facts.deadline = hasHandshake ? Self.deadline(of: &handshake!) : nil
-            facts.isAwaitingConfirmation = hasHandshake ? Self.isAwaitingConfirmation(&handshake!) : false
-            facts.peerID = nil
+            return facts(
+                deadline: handshakeBox?.machine.deadline, consistent: hasHandshake && !hasPeer,
+                awaitingConfirmation: handshakeBox?.machine.isAwaitingConfirmation ?? false)
         case .established:
-            facts.isMachineConsistent = !hasHandshake && hasPeer
-            facts.deadline = hasPeer ? Self.deadline(of: &peer!) : nil
-            facts.isAwaitingConfirmation = false
-            facts.peerID = hasPeer ? Self.peerID(of: &peer!) : nil
+            return facts(
+                deadline: hasPeer ? Self.deadline(of: &peer!) : nil, consistent: !hasHandshake && hasPeer,
+                peerID: hasPeer ? Self.peerID(of: &peer!) : nil)
         }
     }
 
+    private func facts(deadline: Instant?, consistent: Bool, awaitingConfirmation: Bool = false, peerID: PeerID? = nil) -> Facts {
+        Facts(
+            id: id, direction: direction, stage: stage, deadline: deadline, isAwaitingConfirmation: awaitingConfirmation,
+            peerID: peerID, isMachineConsistent: consistent)
+    }
+
     // Readers of a machine held `inout`: in place, where reading through the Optional would copy it.
-    private static func deadline(of machine: inout HandshakeMachine) -> Instant? { machine.deadline }
-    private static func isAwaitingConfirmation(_ machine: inout HandshakeMachine) -> Bool { machine.isAwaitingConfirmation }
     private static func deadline(of machine: inout PeerMachine) -> Instant? { machine.nextDeadline }
     private static func peerID(of machine: inout PeerMachine) -> PeerID { machine.peerID }
+}
+
+/// The box of a link's handshake machine.
+private final class HandshakeBox {
+    var machine: HandshakeMachine
+    init(_ machine: HandshakeMachine) { self.machine = machine }
 }
 
 /// The peer half's connections, indexed by connection slot (dense, so lookups are array accesses and
@@ -152,7 +157,8 @@ struct PeerLinks {
             summaries.append(contentsOf: repeatElement(nil, count: slot + 1 - summaries.count))
         }
         precondition(summaries[slot] == nil, "BUG in Karyons: connection slot \(slot) already has a peer link")
-        summaries[slot] = link.facts
+        var link = link
+        summaries[slot] = link.currentFacts()
         links[slot] = link
         count += 1
     }
@@ -179,7 +185,7 @@ struct PeerLinks {
     /// Runs `body` on `link`, then reads its facts (in place, through `inout`).
     private static func mutate<Result>(_ link: inout PeerLink, _ body: (inout PeerLink) -> Result) -> (Result, PeerLink.Facts) {
         let result = body(&link)
-        return (result, link.facts)
+        return (result, link.currentFacts())
     }
 
     /// Runs `body` on the established peer's machine of `id` in place; nil if `id` is not established.
