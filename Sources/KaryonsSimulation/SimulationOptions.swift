@@ -41,7 +41,8 @@ public struct SimulationOptions: Hashable, Sendable {
     public var partitions: [Partition] = []
     /// A predefined topology.
     public var preset: Preset?
-    /// Seed nodes (bootstrap endpoints of everyone else, never churned); nil picks 1 per 100 nodes, 1...8.
+    /// Seed nodes (bootstrap endpoints of everyone else, never churned); nil picks 1 per 100 nodes,
+    /// 1...8, and beyond 10,000 nodes 1 per 1,250 (`seedNodesDefault(for:)`).
     public var seedNodes: Int?
     /// Non-seed nodes start spread over this window; nil picks 100 ms per node, at most 60 s.
     public var joinWindow: Duration?
@@ -69,7 +70,19 @@ public struct SimulationOptions: Hashable, Sendable {
     }
 
     /// The seed nodes used by the uniform topology.
-    public var effectiveSeedNodes: Int { min(nodeCount, seedNodes ?? min(8, max(1, nodeCount / 100))) }
+    public var effectiveSeedNodes: Int { min(nodeCount, seedNodes ?? Self.seedNodesDefault(for: nodeCount)) }
+
+    /// Nodes per seed beyond which a larger network gets more seeds. Every joiner's first lookup goes
+    /// through a seed, and a seed's 20 lookup slots serve about 100 exchanges a second: 1,250 joiners
+    /// per seed over the 60 s join window is about 21 a second per seed, the load the 10,000-node
+    /// default (8 seeds) carries. With 8 seeds for 100,000 nodes (210 joins a second per seed) the
+    /// seeds turned most lookups away as busy for two minutes after the last join.
+    public static let nodesPerSeedMax = 1_250
+
+    /// The default seed count for `nodes` nodes: 1 per 100, 1...8, and at least 1 per `nodesPerSeedMax`.
+    public static func seedNodesDefault(for nodes: Int) -> Int {
+        max(min(8, max(1, nodes / 100)), nodes / nodesPerSeedMax)
+    }
 
     /// The join window used by the uniform topology.
     public var effectiveJoinWindow: Duration {

@@ -60,7 +60,7 @@ struct SimCommand: ParsableCommand {
     @Option(help: "A predefined topology: seed12 (the original's 12-peer simulation).")
     var preset: String?
 
-    @Option(help: "Seed nodes every other node bootstraps from (default: 1 per 100 nodes, 1...8).")
+    @Option(help: "Seed nodes every other node bootstraps from (default: 1 per 100 nodes, 1...8; beyond 10,000 nodes 1 per 1,250).")
     var seeds: Int?
 
     @Option(help: "Non-seed nodes start spread over this window (default: 100 ms per node, at most 1m).")

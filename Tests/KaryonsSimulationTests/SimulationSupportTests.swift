@@ -68,15 +68,23 @@ struct SimulationOptionsTests {
         #expect(options.nodeCount == 12)
     }
 
-    @Test("defaults scale with the node count: seeds 1 per 100 (1...8), join window 100 ms per node up to 1m")
+    @Test("defaults scale with the node count: seeds 1 per 100 (1...8) and 1 per 1,250 beyond, join window 100 ms per node up to 1m")
     func scaledDefaults() {
         var options = SimulationOptions()
         options.nodes = 10
         #expect(options.effectiveSeedNodes == 1)
         #expect(options.effectiveJoinWindow == .milliseconds(900))
+        options.nodes = 1_000
+        #expect(options.effectiveSeedNodes == 8)
         options.nodes = 10_000
         #expect(options.effectiveSeedNodes == 8)
         #expect(options.effectiveJoinWindow == .seconds(60))
+        options.nodes = 12_500
+        #expect(options.effectiveSeedNodes == 10)
+        options.nodes = 100_000
+        #expect(options.effectiveSeedNodes == 80)
+        options.seedNodes = 3
+        #expect(options.effectiveSeedNodes == 3)
     }
 
     @Test("scenario addresses: loopback per host, or public /24s holding a given number of hosts")
