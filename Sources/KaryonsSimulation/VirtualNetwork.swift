@@ -371,7 +371,7 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     /// `&nodes[host]!` would first ask the Optional for its tag, an outlined call that reads
     /// wherever the node keeps its spare bits, often a cache line the event never needs. A running
     /// host's Optional holds a node whose payload sits at the start of the Optional (Swift's
-    /// single-payload enum layout, as `SlotTable.withElement` relies on and tests), so it is lent
+    /// single-payload enum layout; `NetworkLifecycleTests` holds it to `node(_:)`), so it is lent
     /// from there; `Host.isRunning` says the payload is present.
     @inline(__always)
     func inPlace<Result>(_ host: Int, _ body: (inout Node) -> Result) -> Result {

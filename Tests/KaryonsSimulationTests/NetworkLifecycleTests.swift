@@ -35,6 +35,29 @@ struct NetworkLifecycleTests {
         #expect(network.node(0)?.boot.incarnation == 2)
     }
 
+    /// `withNode` and every driving path lend a running node from the start of its Optional (Swift's
+    /// single-payload layout) instead of unwrapping it: what they read must be exactly the node the
+    /// copying accessor returns, and a host that is down lends nothing.
+    @Test("nodes lent in place are the nodes `node(_:)` returns; a down host lends none")
+    func nodesLentInPlaceMatchCopies() throws {
+        let network = makeFakeNetwork(hosts: 3) { listeningOptions($0) }
+        for host in 0..<3 { network.start(host, at: .ms(UInt64(host))) }
+        network.run(until: .ms(10))
+        _ = network.interact(with: 0) { $0.connect(to: .tcp(testAddress(1), 30_000)) }
+        network.restart(1, at: .ms(50), freshIdentity: true)
+        network.crash(2, at: .ms(60))
+        network.run(until: .ms(500))
+        for host in 0..<2 {
+            let copy = try #require(network.node(host))
+            #expect(network.withNode(host) { $0.log } == copy.log)
+            #expect(network.withNode(host) { $0.boot } == copy.boot)
+            #expect(!copy.log.isEmpty)
+        }
+        #expect(network.withNode(1) { $0.boot.identity } == 1)
+        #expect(network.node(2) == nil)
+        #expect(network.withNode(2) { $0.log } == nil)
+    }
+
     @Test("a graceful leave closes the node's connections (the remote reads FIN) and takes the host down after `.stopped`")
     func gracefulLeave() throws {
         let network = makeFakeNetwork(hosts: 2) { listeningOptions($0) }

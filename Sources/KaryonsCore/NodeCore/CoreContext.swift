@@ -352,7 +352,7 @@ public struct NodeStatistics: Hashable, Sendable {
     static let frameKindSlots = 19
     static let dialFailureKindSlots = 9
     /// Frames sent, indexed by the kind's raw value: counting a frame must not hash on the send path.
-    private var frameCounts = InlineArray<19, Int>(repeating: 0)
+    private var frameCounts = Counters<19>()
 
     /// Frames sent of one kind.
     public func framesSent(_ kind: MessageKind) -> Int { frameCounts[Int(kind.rawValue)] }
@@ -380,7 +380,7 @@ public struct NodeStatistics: Hashable, Sendable {
     /// Dials that produced an outbound peer.
     public internal(set) var dialsSucceeded = 0
     /// Dials that produced no peer, indexed by `DialFailureKind.rawValue`.
-    private var dialFailureCounts = InlineArray<9, Int>(repeating: 0)
+    private var dialFailureCounts = Counters<9>()
     /// Lookup sessions (seeding passes through one endpoint) that succeeded.
     public internal(set) var lookupsSucceeded = 0
     /// Hops of the lookup sessions that succeeded, summed: 1 for the random-target lookups through
@@ -396,21 +396,23 @@ public struct NodeStatistics: Hashable, Sendable {
         frameCounts[Int(kind.rawValue)] += 1
         bytesSent += bytes
     }
+}
 
-    public static func == (a: NodeStatistics, b: NodeStatistics) -> Bool {
-        a.scalars == b.scalars && MessageKind.allCases.allSatisfy { a.framesSent($0) == b.framesSent($0) }
-            && DialFailureKind.allCases.allSatisfy { a.dialFailures($0) == b.dialFailures($0) }
+/// `count` counters stored inline, `Hashable` over all of them (an `InlineArray` is not), so
+/// `NodeStatistics` keeps its synthesized equality and hashing.
+struct Counters<let count: Int>: Hashable, Sendable {
+    private var values = InlineArray<count, Int>(repeating: 0)
+
+    subscript(index: Int) -> Int {
+        get { values[index] }
+        set { values[index] = newValue }
     }
 
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(scalars)
-        for kind in MessageKind.allCases { hasher.combine(framesSent(kind)) }
-        for kind in DialFailureKind.allCases { hasher.combine(dialFailures(kind)) }
+    static func == (a: Counters, b: Counters) -> Bool {
+        a.values.indices.allSatisfy { a.values[$0] == b.values[$0] }
     }
 
-    /// Every scalar counter, for `==` and `hash(into:)` (inline arrays are not `Hashable`).
-    private var scalars: [Int] {
-        [bytesSent, datagramsSent, datagramsDropped, protocolViolations, staleEvents, sendsDropped, dialsStarted,
-         dialsSucceeded, lookupsSucceeded, lookupHops]
+    func hash(into hasher: inout Hasher) {
+        for index in values.indices { hasher.combine(values[index]) }
     }
 }

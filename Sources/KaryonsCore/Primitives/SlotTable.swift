@@ -80,21 +80,6 @@ public struct SlotTable<Element> {
         return body(&elements[Int(handle.slot)]!)
     }
 
-    /// Calls `body` with the element named by `handle`, lent in place (the subscript's getter copies
-    /// it, retaining everything it holds); nil for a stale handle. For hot read-only paths such as
-    /// invariant checks.
-    @inline(__always)
-    public func withElement<Result>(_ handle: SlotHandle, _ body: (borrowing Element) -> Result) -> Result? {
-        guard contains(handle) else { return nil }
-        return elements.withUnsafeBufferPointer { buffer in
-            // Unwrapping the Optional (`switch`, `if let`, `!`) copies a large element to the stack
-            // first; a live slot's payload sits at the start of its Optional (Swift's single-payload
-            // enum layout), so it is lent from there.
-            let slot = UnsafeRawPointer(buffer.baseAddress! + Int(handle.slot))
-            return body(slot.assumingMemoryBound(to: Element.self).pointee)
-        }
-    }
-
     /// Removes and returns the element, bumping the slot's generation; nil for a stale handle.
     @discardableResult
     public mutating func remove(_ handle: SlotHandle) -> Element? {
@@ -125,7 +110,7 @@ public struct SlotTable<Element> {
     }
 
     /// Calls `body` with the handle of each live element, in slot order. Unlike `forEach`, copies no
-    /// element: read what is needed through the subscript (`table[handle]?.field` borrows in place).
+    /// element (a hot reader wants `SummarizedSlotTable`'s summaries instead of the subscript).
     public func forEachHandle(_ body: (SlotHandle) throws -> Void) rethrows {
         var remaining = count  // Stop at the last live element: a table keeps its peak size.
         var index = 0
@@ -198,12 +183,6 @@ public struct SummarizedSlotTable<Element: Summarized> {
         guard let (result, summary) = table.modify(handle, { element in (body(&element), element.summary) }) else { return nil }
         summaries[Int(handle.slot)] = summary
         return result
-    }
-
-    /// `SlotTable.withElement`.
-    @inline(__always)
-    public func withElement<Result>(_ handle: SlotHandle, _ body: (borrowing Element) -> Result) -> Result? {
-        table.withElement(handle, body)
     }
 
     /// Removes and returns the element; nil for a stale handle.
