@@ -111,7 +111,9 @@ extension SimulationReport {
         ]
         members.append(("network", networkJSON))
         members.append(("invariants", .object([
-            ("checked", .bool(options.checksInvariants)), ("violationCount", .int(violationCount)),
+            ("checked", .bool(options.checksInvariants)),
+            ("onSecondThread", .bool(options.checksInvariants && options.checksConcurrently)),
+            ("violationCount", .int(violationCount)),
             ("violations", .array(violations.map { violation in
                 .object([
                     ("time", .number(Duration(nanoseconds: violation.time.nanoseconds).seconds)),

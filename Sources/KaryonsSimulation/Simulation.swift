@@ -51,7 +51,7 @@ public final class Simulation {
             reordering: options.reordering)
         let configuration = NetworkConfiguration(
             seed: options.seed, link: link, partitions: options.partitions, churn: churn,
-            checksInvariants: options.checksInvariants)
+            checksInvariants: options.checksInvariants, checksConcurrently: options.checksConcurrently)
         let plans = scenario.hosts
         let seed = options.seed
         network = VirtualNetwork(configuration: configuration) { boot in

@@ -52,6 +52,9 @@ public struct SimulationOptions: Hashable, Sendable {
     public var addresses = AddressPlan.loopback
     /// Check every node's invariants after every event (the default; off only for speed).
     public var checksInvariants = true
+    /// Run those checks on a second thread, beside the network (`NetworkConfiguration.checksConcurrently`):
+    /// the same run, faster on a machine with a core to spare.
+    public var checksConcurrently = false
     /// How long after the last partition heals (or the last node joins) liveness is judged.
     public var settleTime: Duration = .seconds(60)
     /// Liveness: lookups in the judged window that must succeed (when there were any).

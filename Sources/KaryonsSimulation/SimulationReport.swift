@@ -169,7 +169,8 @@ extension SimulationReport {
     private func verdictLines() -> [String] {
         var lines: [String] = []
         if violationCount == 0 {
-            lines.append(options.checksInvariants ? "invariants: OK (checked after every event)" : "invariants: not checked")
+            let thread = options.checksConcurrently ? ", on a second thread" : ""
+            lines.append(options.checksInvariants ? "invariants: OK (checked after every event\(thread))" : "invariants: not checked")
         } else {
             lines.append("invariants: \(violationCount) VIOLATED")
             lines += violations.prefix(10).map { "  \($0)" }

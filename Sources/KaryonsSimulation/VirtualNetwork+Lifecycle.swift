@@ -37,6 +37,7 @@ extension VirtualNetwork {
             identity: Int(hosts[host].identity), now: now)
         let node = makeNode(boot)
         hosts[host].connectionLimits = node.connectionLimits
+        checker?.awaitChecks(of: host)
         nodes[host] = node
         hosts[host].isRunning = true
         hosts[host].bootedAt = now
@@ -55,6 +56,7 @@ extension VirtualNetwork {
     /// Drops the host's node: its connections are reset (after a graceful stop none should be
     /// left: each one left is a violation), its sockets closed, its late events made stale.
     private func takeDown(_ host: Int, graceful: Bool) {
+        checker?.awaitChecks(of: host)
         if let node = nodes[host] { onNodeRetiring?(host, node) }
         let bindings = endBindings[host]
         endBindings[host].removeAll(keepingCapacity: true)

@@ -13,6 +13,11 @@ public struct NetworkConfiguration: Hashable, Sendable {
     /// Check every node's own invariants after each event it handles (the network's checks, slot
     /// counts included, always run: they cost next to nothing).
     public var checksInvariants: Bool
+    /// Run the node checks on a second thread while the network goes on with the next events
+    /// (`ConcurrentInvariantChecker`). The run and its violations are the same bit for bit; only a
+    /// violation that stops the run (`stopsAtFirstViolation`) stops it later, at the end of the
+    /// batch of checks it is found in, or of the `run(until:)` call if that comes first.
+    public var checksConcurrently: Bool
     /// Stop `run(until:)` at the first violation (the state stays as it was, for inspection).
     public var stopsAtFirstViolation: Bool
     /// Unread bytes toward a reader above which the writer is told its send queue is high.
@@ -28,6 +33,7 @@ public struct NetworkConfiguration: Hashable, Sendable {
         partitions: [Partition] = [],
         churn: ChurnConfiguration? = nil,
         checksInvariants: Bool = true,
+        checksConcurrently: Bool = false,
         stopsAtFirstViolation: Bool = true,
         sendQueueHighWatermark: Int = 1 << 20,
         sendQueueLowWatermark: Int = 256 << 10,
@@ -38,6 +44,7 @@ public struct NetworkConfiguration: Hashable, Sendable {
         self.partitions = partitions
         self.churn = churn
         self.checksInvariants = checksInvariants
+        self.checksConcurrently = checksConcurrently
         self.stopsAtFirstViolation = stopsAtFirstViolation
         self.sendQueueHighWatermark = sendQueueHighWatermark
         self.sendQueueLowWatermark = sendQueueLowWatermark
@@ -125,9 +132,18 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     /// What the nodes reported so far.
     @exclusivity(unchecked) public internal(set) var nodeEvents = NodeEventCounts()
     /// Safety violations found (at most `violationsKeptMax`; `violationCount` has them all).
-    public internal(set) var violations: [Violation] = []
+    public var violations: [Violation] {
+        collectChecks()
+        return recordedViolations
+    }
     /// Every violation found.
-    public internal(set) var violationCount = 0
+    public var violationCount: Int {
+        collectChecks()
+        return recordedViolationCount
+    }
+    /// The violations recorded so far (concurrent checks not yet collected are not among them).
+    var recordedViolations: [Violation] = []
+    var recordedViolationCount = 0
     /// Called for every monitor event a node emits (tracing; the network counts them anyway).
     public var onNodeEvent: ((_ host: Int, _ time: Instant, _ event: NodeEvent) -> Void)?
     /// Called just before a node is dropped (crash, or after `.stopped`), e.g. to keep its counters.
@@ -152,6 +168,8 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     /// The bytes of each connection pipe, indexed by connection slot × 2 + pipe.
     @exclusivity(unchecked) var pipeBuffers: [[UInt8]] = []
     @exclusivity(unchecked) var datagramScratch: [UInt8] = []
+    /// Runs the node checks on a second thread (`checksConcurrently`).
+    let checker: ConcurrentInvariantChecker<Node>?
 
     /// Creates an empty network; `makeNode` builds the node a host runs each time it boots.
     public init(configuration: NetworkConfiguration, makeNode: @escaping (NodeBoot) -> Node) {
@@ -161,6 +179,12 @@ public final class VirtualNetwork<Node: SimulatedNode> {
         rng = SplitMix64(seed: mix64(configuration.seed ^ 0x6E65_7477_6F72_6B))
         datagramScratch.reserveCapacity(RefreshDatagram.size)
         if let churn = configuration.churn, churn.rate > 0 { queue.push(.churnTick, at: churn.start) }
+        checker = configuration.checksInvariants && configuration.checksConcurrently ? ConcurrentInvariantChecker() : nil
+    }
+
+    deinit {
+        // The checker's thread holds the checker (and reads the nodes) until it stops.
+        checker?.stop()
     }
 
     // MARK: Hosts
@@ -173,6 +197,7 @@ public final class VirtualNetwork<Node: SimulatedNode> {
         }
         precondition(hostByAddress[value] == nil, "BUG in Karyons: two simulated hosts at \(address)")
         let index = hosts.count
+        collectChecks()  // appending may move every node
         hosts.append(Host(address: value))
         nodes.append(nil)
         endBindings.append([])
@@ -197,7 +222,10 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     public func isUp(_ host: Int) -> Bool { hosts[host].isRunning }
 
     /// The node running on the host (a copy of its state), if any.
-    public func node(_ host: Int) -> Node? { nodes[host] }
+    public func node(_ host: Int) -> Node? {
+        checker?.awaitChecks(of: host)
+        return nodes[host]
+    }
 
     /// Lends the host's running node to `body` in place, for reading (`node(_:)` copies all of its
     /// state); nil while the host is down.
@@ -225,7 +253,14 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     public var pendingEventCount: Int { queue.count }
 
     /// True when a violation stopped the run (`stopsAtFirstViolation`).
-    public var isHalted: Bool { configuration.stopsAtFirstViolation && violationCount > 0 }
+    public var isHalted: Bool {
+        collectChecks()
+        return hasHalted
+    }
+
+    /// `isHalted` as far as the violations recorded so far tell (what the event loop asks: it
+    /// must not wait for the concurrent checks after every event).
+    var hasHalted: Bool { configuration.stopsAtFirstViolation && recordedViolationCount > 0 }
 
     // MARK: Scheduling from outside
 
@@ -286,7 +321,7 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     public func run(until deadline: Instant, eventBudget: Int = .max) -> Bool {
         var processed = 0
         while let time = queue.nextTime, time <= deadline {
-            if isHalted || processed >= eventBudget { return false }
+            if hasHalted || processed >= eventBudget { return false }
             let entry = queue.pop()!
             now = entry.time
             processed += 1
@@ -294,7 +329,8 @@ public final class VirtualNetwork<Node: SimulatedNode> {
             record(entry.payload)
             dispatch(entry.payload)
         }
-        if isHalted { return false }
+        collectChecks()
+        if hasHalted { return false }
         if deadline > now { now = deadline }
         return true
     }
@@ -358,7 +394,9 @@ public final class VirtualNetwork<Node: SimulatedNode> {
         drainOutputs(host)
         guard hosts[host].isRunning else { return }
         rescheduleTimer(host)
-        if configuration.checksInvariants {
+        if let checker {
+            checker.submit(nodePointer(host), host: host, time: now, collect: appendViolations)
+        } else if configuration.checksInvariants {
             // In place: reading `nodes[host]!` from this class's array would copy the whole node.
             let problems = inPlace(host) { $0.invariantViolations() }
             for problem in problems { recordViolation(problem, host: host) }
@@ -376,8 +414,19 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     @inline(__always)
     func inPlace<Result>(_ host: Int, _ body: (inout Node) -> Result) -> Result {
         precondition(hosts[host].isRunning, "BUG in Karyons: host \(host) has no running node")
-        return nodes.withUnsafeMutableBufferPointer { buffer in
-            body(&UnsafeMutableRawPointer(buffer.baseAddress! + host).assumingMemoryBound(to: Node.self).pointee)
+        checker?.awaitChecks(of: host)
+        return body(&nodePointer(host).pointee)
+    }
+
+    /// Where the host's running node lives in `nodes` (see `inPlace` for the layout it relies on).
+    ///
+    /// The address outlives the call because nothing moves the array's storage meanwhile: `nodes`
+    /// is never copied (so it stays uniquely referenced and is mutated in place), and it grows only
+    /// in `addHost`, which first waits for the concurrent checks, the one holder of such addresses.
+    @inline(__always)
+    private func nodePointer(_ host: Int) -> UnsafeMutablePointer<Node> {
+        nodes.withUnsafeMutableBufferPointer { buffer in
+            UnsafeMutableRawPointer(buffer.baseAddress! + host).assumingMemoryBound(to: Node.self)
         }
     }
 
@@ -444,9 +493,24 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     }
 
     func recordViolation(_ message: String, host: Int?) {
-        violationCount += 1
-        if violations.count < configuration.violationsKeptMax {
-            violations.append(Violation(time: now, host: host, message: message))
+        // The checks submitted before this violation come first, as they would inline.
+        collectChecks()
+        appendViolation(message, time: now, host: host)
+    }
+
+    /// Waits for the concurrent checks submitted so far and records what they found.
+    func collectChecks() {
+        checker?.drain(collect: appendViolations)
+    }
+
+    private func appendViolations(time: Instant, host: Int, problems: [String]) {
+        for problem in problems { appendViolation(problem, time: time, host: host) }
+    }
+
+    private func appendViolation(_ message: String, time: Instant, host: Int?) {
+        recordedViolationCount += 1
+        if recordedViolations.count < configuration.violationsKeptMax {
+            recordedViolations.append(Violation(time: time, host: host, message: message))
         }
     }
 
@@ -455,6 +519,7 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     /// A digest of the whole run so far: every event processed (time and kind), the network's
     /// counters, and the state of every running node, host by host.
     public func digest() -> UInt64 {
+        collectChecks()
         var hasher = trace
         counters.digest(into: &hasher)
         for count in nodeEvents.counts { hasher.combine(count) }

@@ -81,6 +81,9 @@ struct SimCommand: ParsableCommand {
     @Flag(name: .customLong("no-invariants"), help: "Do not check node invariants after every event (faster).")
     var noInvariants = false
 
+    @Flag(name: .customLong("inline-invariants"), help: "Check node invariants on the simulation's own thread (by default a second thread checks them when the machine has two cores or more; the run is the same).")
+    var inlineInvariants = false
+
     @Flag(help: "Print one JSON object instead of the summary table.")
     var json = false
 
@@ -89,6 +92,9 @@ struct SimCommand: ParsableCommand {
 
     @Flag(help: "Print every node event to standard error.")
     var trace = false
+
+    @Option(name: .customLong("trace-host"), help: "Print this host's node events to standard error, and its state at the end (routing table, peers, dials). Repeatable.")
+    var traceHost: [Int] = []
 
     @Flag(help: "No progress lines on standard error.")
     var quiet = false
@@ -122,8 +128,10 @@ struct SimCommand: ParsableCommand {
         let options = try makeOptions()
         CrashMessage.install("karyons sim crashed; seed \(options.seed); replay with:\n  \(options.commandLine)")
         let simulation = Simulation(options: options)
-        if trace {
+        let tracedHosts = Set(traceHost)
+        if trace || !tracedHosts.isEmpty {
             simulation.network.onNodeEvent = { host, time, event in
+                guard tracedHosts.isEmpty || tracedHosts.contains(host) else { return }
                 SystemResources.printError("\(time) host \(host): \(event)")
             }
         }
@@ -144,6 +152,7 @@ struct SimCommand: ParsableCommand {
             print(report.summary(resources: resources), terminator: "")
         }
         if let plot { try SystemResources.write(report.svgChart(), to: plot) }
+        for host in traceHost { SystemResources.printError(simulation.inspection(ofHost: host)) }
         guard report.passed else {
             if json { SystemResources.printError("FAILED; seed \(options.seed); replay with:\n  \(report.commandLine)") }
             throw ExitCode(1)
@@ -201,6 +210,7 @@ struct SimCommand: ParsableCommand {
             }
             options.settleTime = try SimulationOptions.parseDuration(settle)
             options.checksInvariants = !noInvariants
+            options.checksConcurrently = !inlineInvariants && SystemResources.processorsOnline >= 2
         } catch let error as OptionParseError {
             throw ValidationError(error.message)
         }

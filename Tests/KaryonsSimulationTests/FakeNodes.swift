@@ -309,11 +309,12 @@ func testAddress(_ index: Int) -> IPAddress { .v4(0x7F00_0001 + UInt32(index)) }
 /// A network of `count` hosts running fake nodes built by `options(host)`, not yet started.
 func makeFakeNetwork(
     hosts count: Int, seed: UInt64 = 1, link: LinkConditions = LinkConditions(latency: .milliseconds(10)...Duration.milliseconds(10), jitter: .zero),
-    partitions: [Partition] = [], stopsAtFirstViolation: Bool = true,
+    partitions: [Partition] = [], stopsAtFirstViolation: Bool = true, checksConcurrently: Bool = false,
     options: @escaping (Int) -> FakeNode.Options = { _ in FakeNode.Options() }
 ) -> VirtualNetwork<FakeNode> {
     let configuration = NetworkConfiguration(
-        seed: seed, link: link, partitions: partitions, stopsAtFirstViolation: stopsAtFirstViolation)
+        seed: seed, link: link, partitions: partitions, checksConcurrently: checksConcurrently,
+        stopsAtFirstViolation: stopsAtFirstViolation)
     let network = VirtualNetwork<FakeNode>(configuration: configuration) { boot in
         FakeNode(boot: boot, options: options(boot.host))
     }
@@ -336,4 +337,17 @@ extension Instant {
 
     /// `seconds` after the origin.
     static func seconds(_ seconds: UInt64) -> Instant { Instant(nanoseconds: seconds * 1_000_000_000) }
+}
+
+/// Two running fake nodes; host 1 reports an invariant violation after every step from 400 ms on,
+/// and has timers every 100 ms up to 900 ms to step it.
+func makeFaultyPair(checksConcurrently: Bool) -> VirtualNetwork<FakeNode> {
+    var faulty = FakeNode.Options()
+    faulty.violationFrom = .ms(400)
+    let network = makeFakeNetwork(hosts: 2, checksConcurrently: checksConcurrently) { $0 == 1 ? faulty : FakeNode.Options() }
+    network.start(0, at: .zero)
+    network.start(1, at: .zero)
+    network.run(until: .ms(1))
+    network.interact(with: 1) { node in for step in 1...9 { node.setTimer(at: .ms(UInt64(step) * 100)) } }
+    return network
 }

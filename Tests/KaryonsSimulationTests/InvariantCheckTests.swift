@@ -9,8 +9,9 @@ import Testing
 @Suite("Invariant checks catch injected breakage")
 struct InvariantCheckTests {
     /// Eight real nodes, run until they hold peers; the checks ran after every event so far.
-    private func establishedNetwork(seed: UInt64) -> Simulation {
+    private func establishedNetwork(seed: UInt64, concurrently: Bool) -> Simulation {
         var options = SimulationOptions()
+        options.checksConcurrently = concurrently
         options.nodes = 8
         options.seed = seed
         options.duration = .seconds(60)
@@ -37,8 +38,8 @@ struct InvariantCheckTests {
         (.dropPeerConnection, "names a dead connection"),
     ])
     func corruptionIsReported(corruption: NodeCore.TestsOnlyCorruption, expected: String) throws {
-        for seed: UInt64 in [3, 4] {
-            let simulation = establishedNetwork(seed: seed)
+        for (seed, concurrently): (UInt64, Bool) in [(3, false), (4, false), (3, true), (4, true)] {
+            let simulation = establishedNetwork(seed: seed, concurrently: concurrently)
             let network = simulation.network
             #expect(network.violations.isEmpty, "seed \(seed): a sound run reports nothing: \(network.violations)")
             let host = try corruptSomeNode(network, corruption)

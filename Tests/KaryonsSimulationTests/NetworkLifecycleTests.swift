@@ -94,13 +94,7 @@ struct NetworkLifecycleTests {
 
     @Test("a node's invariant violation is recorded with its host and time, and halts the run")
     func invariantViolationHalts() throws {
-        var faulty = FakeNode.Options()
-        faulty.violationFrom = .ms(400)
-        let network = makeFakeNetwork(hosts: 2) { $0 == 1 ? faulty : FakeNode.Options() }
-        network.start(0, at: .zero)
-        network.start(1, at: .zero)
-        network.run(until: .ms(1))
-        network.interact(with: 1) { node in for step in 1...9 { node.setTimer(at: .ms(UInt64(step) * 100)) } }
+        let network = makeFaultyPair(checksConcurrently: false)
         let finished = network.run(until: .seconds(1))
         #expect(!finished)
         #expect(network.violations == [Violation(time: .ms(400), host: 1, message: "injected violation")])

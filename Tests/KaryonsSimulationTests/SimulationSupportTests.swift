@@ -151,3 +151,47 @@ struct SimulationWriterTests {
         #expect(svg.contains(">first<") && svg.contains(">second<") && svg.contains(">20s<"))
     }
 }
+
+/// `karyons sim --trace-host N` prints `Simulation.inspection(ofHost:)` at the end: it must report
+/// the node's real state, and say so plainly for a host that is down or does not exist.
+@Suite("Host inspection")
+struct HostInspectionTests {
+    @Test("reports the node's table by status, its peers by direction and its dials")
+    func reportsNodeState() throws {
+        var options = SimulationOptions()
+        options.nodes = 12
+        options.duration = .seconds(40)
+        let simulation = Simulation(options: options)
+        _ = simulation.run()
+        let host = 7
+        let text = simulation.inspection(ofHost: host)
+        let expected = try #require(simulation.network.withNode(host) { node -> [String] in
+            var outbound = 0
+            var inbound = 0
+            node.forEachPeer { _, direction in if direction == .outbound { outbound += 1 } else { inbound += 1 } }
+            let table = node.routingTable
+            return [
+                "host \(host) (\(simulation.network.address(of: host))), up since",
+                "id \(node.id.shortDescription)",
+                "routing table: \(table.count) entries (\(table.count(of: .unverified)) unverified, "
+                    + "\(table.count(of: .verified)) verified, \(table.count(of: .connected)) connected, \(table.count(of: .failed)) failed)",
+                "peers: \(outbound) outbound, \(inbound) inbound",
+                "dials: \(node.statistics.dialsStarted) started, \(node.statistics.dialsSucceeded) produced a peer",
+            ]
+        })
+        for line in expected { #expect(text.contains(line), "missing \"\(line)\" in:\n\(text)") }
+        #expect(simulation.network.withNode(host) { $0.peers.isEmpty } == false, "the inspected node has peers to report")
+    }
+
+    @Test("a down host and a host that does not exist are named as such")
+    func downAndMissingHosts() {
+        var options = SimulationOptions()
+        options.nodes = 3
+        options.duration = .seconds(5)
+        let simulation = Simulation(options: options)
+        simulation.network.crash(2, at: .seconds(1))
+        _ = simulation.run()
+        #expect(simulation.inspection(ofHost: 2).hasPrefix("host 2 (\(simulation.network.address(of: 2))): down"))
+        #expect(simulation.inspection(ofHost: 3) == "host 3: no such host\n")
+    }
+}
