@@ -34,7 +34,9 @@ enum DialerFill: Hashable {
 /// Pacing (a failing node must not storm the network with dials). A remote that refuses us for
 /// lack of a slot (Shutdown(noFreeSlot): its inbound slots or its per-subnet cap are full) is not
 /// retried: in a full bucket its entry is marked failed at once (so a newly learned entry may take
-/// its place) and it cools down for `dialRefusedCoolDown` (jittered by ±50%, at most `coolDownsMax`
+/// its place), unless that would leave the bucket fewer than `unfailedKeptPerBucket` entries not
+/// failed (a node whose every known node is full, a late joiner in a saturated network, would
+/// otherwise end with nothing it may share or dial again), and it cools down for `dialRefusedCoolDown` (jittered by ±50%, at most `coolDownsMax`
 /// entries at once), so that a lookup verifying it again does not make it a candidate at once; when
 /// the cool-down ends, an entry still failed only by that refusal is verified again (it answered). After any failed table dial that may be the network's doing (connect and
 /// handshake failures, a remote refusal) new table dials are paced: the next waits a gap that
@@ -78,6 +80,8 @@ struct Dialer {
 
     /// Random draws tried before falling back to a scan when most verified entries are excluded.
     static let randomDrawsMax = 16
+    /// Entries a refusal leaves unfailed in a full bucket at least (see the type).
+    static let unfailedKeptPerBucket = 2
 
     /// A routing-table entry being dialled, or connected after a dial.
     struct TableDial: Equatable {
@@ -338,9 +342,12 @@ struct Dialer {
             // Alive but full: asking again soon is what storms. In a full bucket it is marked
             // failed all the same, so a newly learned entry may take its place (first-come buckets
             // otherwise keep naming the same saturated nodes) and we stop sharing it; in a bucket
-            // with room nothing is gained by that.
+            // with room nothing is gained by that. A bucket down to its last unfailed entries keeps
+            // them: they are alive, and all the node would have left to share and dial again.
             tableDials.remove(at: index)
-            if table.bucketIndex(of: dial.id).map({ table.occupancy(ofBucket: $0) >= RoutingTable.bucketEntriesMax }) == true,
+            if let bucket = table.bucketIndex(of: dial.id),
+                table.occupancy(ofBucket: bucket) >= RoutingTable.bucketEntriesMax,
+                table.occupancy(ofBucket: bucket) - table.failedCount(ofBucket: bucket) > Self.unfailedKeptPerBucket,
                 table.markFailed(dial.id, now: now) == 1
             {
                 failedByRefusal.insert(dial.id)

@@ -179,6 +179,12 @@ public struct RoutingTable: Sendable {
         return occupancies[bucket]
     }
 
+    /// The number of failed entries in `bucket`, which must be in 0...31.
+    public func failedCount(ofBucket bucket: Int) -> Int {
+        precondition(failedCounts.indices.contains(bucket), "BUG in Karyons: no bucket \(bucket)")
+        return failedCounts[bucket]
+    }
+
     /// The entries of `bucket` (which must be in 0...31), in no particular order.
     public func entries(inBucket bucket: Int) -> [Entry] {
         precondition(occupancies.indices.contains(bucket), "BUG in Karyons: no bucket \(bucket)")

@@ -89,6 +89,31 @@ import Testing
         #expect(entry.status == .verified && entry.failureCount == 0 && entry.lastSeen == ms(0))
     }
 
+    /// A full bucket keeps `unfailedKeptPerBucket` entries that are not failed: the refusal that
+    /// would go below that cools the entry down but leaves it verified (a late joiner in a
+    /// saturated network must not end with a table of failed entries only: 1 of 100,000 did).
+    @Test mutating func aFullBucketKeepsItsLastUnfailedEntries() throws {
+        useSlots(1)
+        add(1...20)
+        for n in 1...17 { table.markFailed(Fixture.peerID(n), now: ms(0)) }
+        #expect(table.failedCount(ofBucket: 31) == 17)
+        var now = ms(0)
+        var refused: [Int] = []
+        for _ in 0..<2 {
+            let dials = dialled(fill(at: now).1)
+            #expect(dials.count == 1 && dials[0] > 17, "only the unfailed entries are dialled")
+            refused.append(dials[0])
+            now = now + .milliseconds(10)
+            fail(dials[0], Self.remoteFull, at: now)
+            now = try #require(dialer.nextDialAt)
+            _ = timeout(at: now)
+        }
+        #expect(table.entry(for: Fixture.peerID(refused[0]))?.status == .failed, "three unfailed: one may go")
+        #expect(table.entry(for: Fixture.peerID(refused[1]))?.status == .verified, "two unfailed: both stay")
+        #expect(table.failedCount(ofBucket: 31) == 18 && table.count(matching: .shareable) == 2)
+        #expect(dialer.isExcluded(Fixture.record(refused[1])), "it cools down all the same")
+    }
+
     /// ... unless it failed otherwise meanwhile (a refresh probe): then it stays failed.
     @Test mutating func anEntryThatFailedOtherwiseMeanwhileStaysFailed() throws {
         useSlots(1)
