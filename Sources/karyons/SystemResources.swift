@@ -9,7 +9,7 @@ enum SystemResources {
         return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 
-    /// Processors this process may run on (the scheduler's affinity mask; 1 if it cannot be read).
+    /// Processors online (at least 1): the second-thread invariant checks need one to spare.
     static var processorsOnline: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
     /// The process's peak resident set size in bytes (Linux reports kibibytes).
