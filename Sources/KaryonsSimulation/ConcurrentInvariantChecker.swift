@@ -82,7 +82,7 @@ final class ConcurrentInvariantChecker<Node: SimulatedNode>: @unchecked Sendable
     }
 
     deinit {
-        stop()
+        // Runs only after `stop()`: until then the checker's thread holds the checker.
         checks.deinitialize(count: min(submitted, Self.batchSize))
         checks.deallocate()
         states.deinitialize(count: Self.batchSize * Self.stateStride)

@@ -18,6 +18,8 @@ extension SimCommand {
         if addresses != nil { given.append("--addresses") }
         if hostsPerSubnet != nil { given.append("--hosts-per-subnet") }
         if noInvariants { given.append("--no-invariants") }
+        if inlineInvariants { given.append("--inline-invariants") }
+        if !traceHost.isEmpty { given.append("--trace-host") }
         return given
     }
 
@@ -27,7 +29,7 @@ extension SimCommand {
             throw ValidationError(
                 "\(given.joined(separator: ", ")) cannot be honoured with --real: real loopback sockets have the kernel's "
                     + "latency and no injected loss, duplication, reordering, partitions or churn; only 127.x.y.z addresses "
-                    + "are local; invariants are checked at every sample")
+                    + "are local; invariants are checked at every sample; --trace-host inspects a virtual run")
         }
         if let lookupSlots, lookupSlots < 1 { throw ValidationError("--lookup-slots must be at least 1") }
         _ = try makeLoopbackOptions()

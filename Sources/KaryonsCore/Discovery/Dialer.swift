@@ -31,17 +31,19 @@ enum DialerFill: Hashable {
 /// connection drops; the backoff starts over once a connection has lasted `redialBackoffMax`.
 /// While waiting for a redial a manual peer holds no slot.
 ///
-/// Pacing (a failing node must not storm the network with dials). A remote that refuses us for
-/// lack of a slot (Shutdown(noFreeSlot): its inbound slots or its per-subnet cap are full) is not
+/// Pacing (a failing node must not storm the network with dials). A remote that refuses us for lack
+/// of a slot (Shutdown(noFreeSlot): its inbound slots or its per-subnet cap are full) is not
 /// retried: in a full bucket its entry is marked failed at once (so a newly learned entry may take
 /// its place), unless that would leave the bucket fewer than `unfailedKeptPerBucket` entries not
 /// failed (a node whose every known node is full, a late joiner in a saturated network, would
-/// otherwise end with nothing it may share or dial again), and it cools down for `dialRefusedCoolDown` (jittered by ±50%, at most `coolDownsMax`
-/// entries at once), so that a lookup verifying it again does not make it a candidate at once; when
-/// the cool-down ends, an entry still failed only by that refusal is verified again (it answered). After any failed table dial that may be the network's doing (connect and
-/// handshake failures, a remote refusal) new table dials are paced: the next waits a gap that
-/// starts at `dialPacingBase` and doubles with each consecutive failure up to `dialPacingMax`
-/// (jittered by ±50%), and while failures keep coming only one new entry is dialled per gap. A dial
+/// otherwise end with nothing it may share or dial again), and it cools down for
+/// `dialRefusedCoolDown` (jittered by ±50%, at most `coolDownsMax` entries at once), so that a
+/// lookup verifying it again does not make it a candidate at once; when the cool-down ends, an
+/// entry still failed only by that refusal is verified again (it answered). After any failed table
+/// dial that may be the network's doing (connect and handshake failures, a remote refusal) new
+/// table dials are paced: the next waits a gap that starts at `dialPacingBase` and doubles with
+/// each consecutive failure up to `dialPacingMax` (jittered by ±50%), and while failures keep
+/// coming only one new entry is dialled per gap. A dial
 /// that connects ends the pacing. Duplicates, self dials and our own lack of a slot are nobody's
 /// fault and pace nothing (a simultaneous open ends in a duplicate on one side by design).
 ///
