@@ -25,7 +25,8 @@ extension PeerCore {
 
     /// The handshake passed this side's checks: admit the peer unless the pool keeps another
     /// connection to it, closing the older connection if the tie-break keeps this one, and send our
-    /// accepting Verack. The dialler's peer is established at once; the listener's on confirmation.
+    /// accepting Verack. The dialler's peer is established at once; the listener's on confirmation,
+    /// which is also when a listener's connection that the tie-break keeps replaces the older one.
     private mutating func complete(_ id: ConnectionID, _ result: HandshakeResult, _ cx: inout CoreContext) {
         guard let link = links[id], let machine = link.handshake else {
             preconditionFailure("BUG in Karyons: handshake of \(id) completed outside the handshaking stage")
@@ -34,11 +35,12 @@ extension PeerCore {
         case .duplicate:
             failHandshake(id, .duplicatePeer, sending: machine.refusal(.duplicatePeer), &cx)
             return
-        case .joinedReplacing(let older) where links.stage(of: older) == .established:
-            removePeer(older, .localShutdown(.duplicatePeer), sending: .duplicatePeer, &cx)
         case .joinedReplacing(let older):
-            // A listener's handshake that still waits for its confirmation: it never became a peer.
-            failHandshake(older, .duplicatePeer, sending: .shutdown(.duplicatePeer), &cx)
+            closeReplaced(older, &cx)
+        case .successor:
+            // The older connection serves the peer until the dialler confirms this one (`establish`):
+            // if it never does, the older one stays.
+            break
         case .joined:
             break
         }
@@ -52,7 +54,18 @@ extension PeerCore {
         if link.direction == .outbound { establish(link, result, &cx) }
     }
 
+    /// Closes the connection the tie-break replaced (`duplicatePeer`).
+    private mutating func closeReplaced(_ older: ConnectionID, _ cx: inout CoreContext) {
+        if links.stage(of: older) == .established {
+            removePeer(older, .localShutdown(.duplicatePeer), sending: .duplicatePeer, &cx)
+        } else {
+            // A listener's handshake that still waits for its confirmation: it never became a peer.
+            failHandshake(older, .duplicatePeer, sending: .shutdown(.duplicatePeer), &cx)
+        }
+    }
+
     private mutating func establish(_ link: PeerLink, _ result: HandshakeResult, _ cx: inout CoreContext) {
+        if let older = pool.confirm(link.id) { closeReplaced(older, &cx) }
         let info = PeerInfo(
             id: result.peerID,
             direction: link.direction,

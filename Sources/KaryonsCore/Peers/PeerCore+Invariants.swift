@@ -67,7 +67,8 @@ extension PeerCore {
                 problems.append("peers: handshake \(id) pool membership disagrees with its stage")
             }
         case .established:
-            // The pool's members and slots are a bijection (`PeerPool.checkInvariants`), so the slot
+            // The pool's members and the slots carrying a peer correspond one to one, apart from
+            // successors, which are never established (`PeerPool.checkInvariants`), so the slot
             // carrying this peer means the pool's connection of this peer is this one.
             if let peerID = link.peerID, pool.peer(on: id) != peerID {
                 problems.append("peers: established \(peerID.shortDescription) on \(id) is not its pool connection")

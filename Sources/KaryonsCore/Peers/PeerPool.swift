@@ -10,7 +10,11 @@
 /// already in is a duplicate, except in a simultaneous open (one connection in each direction), where
 /// both nodes keep the connection dialled by the smaller of the two IDs: each side computes the same
 /// answer from the same two IDs, whatever order the handshakes finish in (RELIABILITY.md 18). If the
-/// newer connection is the keeper, it replaces the older one, which the caller closes.
+/// newer connection is the keeper, it replaces the older one, which the caller closes; when the keeper
+/// is inbound, whose handshake still waits for the dialler's confirmation, it only becomes the peer's
+/// successor, and replaces the older connection once confirmed (`confirm`). A keeper that is never
+/// confirmed is released and the older connection stays: the tie-break never leaves a peer with no
+/// connection at all.
 struct PeerPool {
     /// Slot limits (from `NodeConfiguration.Slots`).
     struct Limits: Hashable {
@@ -53,6 +57,9 @@ struct PeerPool {
         case joinedReplacing(ConnectionID)
         /// The peer is already in on the given connection, which is kept: refuse this one (`duplicatePeer`).
         case duplicate(of: ConnectionID)
+        /// The tie-break keeps this inbound connection, but the peer stays in on the given older one
+        /// until the dialler confirms this one (`confirm`), which then takes it over.
+        case successor(of: ConnectionID)
     }
 
     private struct Slot: Hashable {
@@ -72,6 +79,9 @@ struct PeerPool {
     /// The number of slots held.
     private var heldCount = 0
     private var members: [PeerID: ConnectionID] = [:]
+    /// Inbound connections the tie-break keeps, waiting for their confirmation to replace the
+    /// member's connection, by peer (their slots carry the peer too).
+    private var successors: [PeerID: ConnectionID] = [:]
     private var inboundPerSubnet: [IPAddress.Subnet: Int] = [:]
     /// Inbound connections holding a slot.
     private(set) var inboundCount = 0
@@ -155,14 +165,34 @@ struct PeerPool {
             admit(peer, on: id)
             return .joined
         }
+        if let successor = successors[peer] { return .duplicate(of: successor) }
         guard let existingSlot = self.slot(of: existing), existingSlot.direction != slot.direction else {
             return .duplicate(of: existing)
         }
         let newDialler = slot.direction == .outbound ? localID : peer
         guard newDialler == min(localID, peer) else { return .duplicate(of: existing) }
+        if slot.direction == .inbound {
+            // Our accepting Verack is not confirmed yet: the older connection stays until it is.
+            setPeer(peer, of: id)
+            successors[peer] = id
+            return .successor(of: existing)
+        }
         setPeer(nil, of: existing)
         admit(peer, on: id)
         return .joinedReplacing(existing)
+    }
+
+    /// The listener's handshake on `id` was confirmed: if `id` is its peer's successor, it takes the
+    /// peer over and the older connection is out of the pool. Returns that older connection, which
+    /// the caller closes (`duplicatePeer`).
+    mutating func confirm(_ id: ConnectionID) -> ConnectionID? {
+        guard let peer = slot(of: id)?.peer, successors[peer] == id else { return nil }
+        version &+= 1
+        successors[peer] = nil
+        let older = members[peer]
+        if let older { setPeer(nil, of: older) }
+        members[peer] = id
+        return older
     }
 
     /// Frees the connection's slot and, if it carries a pool member, takes the peer out.
@@ -179,7 +209,14 @@ struct PeerPool {
             inboundPerSubnet[subnet, default: 0] -= 1
             if inboundPerSubnet[subnet] == 0 { inboundPerSubnet[subnet] = nil }
         }
-        if let peer = slot.peer, members[peer] == id { members[peer] = nil }
+        guard let peer = slot.peer else { return }
+        if members[peer] == id {
+            // A successor waiting for its confirmation carries the peer from here on, as any
+            // listener's handshake does.
+            members[peer] = successors.removeValue(forKey: peer)
+        } else if successors[peer] == id {
+            successors[peer] = nil
+        }
     }
 
     private mutating func admit(_ peer: PeerID, on id: ConnectionID) {
@@ -199,7 +236,8 @@ struct PeerPool {
     /// Appends problems with the pool's bookkeeping, given how many connections should hold a slot
     /// (the caller checks that each of them does). Allocates nothing and hashes once per subnet when
     /// the pool is sound: members and slots are cross-checked through the slot array (each member's
-    /// slot carries it, and as many slots carry a peer as there are members, so the two agree).
+    /// and each successor's slot carries its peer, a successor is not its peer's member, and as many
+    /// slots carry a peer as there are members and successors, so they agree).
     func checkInvariants(heldBy expected: Int, into problems: inout [String]) {
         var inbound = 0, outbound = 0, carrying = 0, held = 0
         var subnetSlots = 0
@@ -231,9 +269,21 @@ struct PeerPool {
                 problems.append("peer pool: member \(peer.shortDescription) on \(id), which does not carry it")
             }
         }
-        if carrying != members.count {
-            problems.append("peer pool: \(carrying) connections carry a peer, \(members.count) members")
+        if successors.contains(where: { !isSoundSuccessor($0.value, of: $0.key) }) {
+            for (peer, id) in successors.sorted(by: { $0.value < $1.value }) where !isSoundSuccessor(id, of: peer) {
+                problems.append("peer pool: successor \(id) of \(peer.shortDescription) does not carry it, or replaces no other member")
+            }
         }
+        if carrying != members.count + successors.count {
+            problems.append(
+                "peer pool: \(carrying) connections carry a peer, \(members.count) members and \(successors.count) successors")
+        }
+    }
+
+    /// A successor carries its peer, which is a member on another connection.
+    private func isSoundSuccessor(_ id: ConnectionID, of peer: PeerID) -> Bool {
+        guard let member = members[peer] else { return false }
+        return member != id && slot(of: id)?.peer == peer
     }
 
     private func checkSubnets(subnetSlots: Int, into problems: inout [String]) {

@@ -239,8 +239,10 @@ import Testing
         }
         if !weAreSmaller {
             // The kept connection is the remote's dial: we are its listener, a peer once it confirms.
+            // Until then, a peer already established on our own dial stays.
             bench.drain()
-            #expect(bench.core.connection(of: remote) == nil)
+            #expect(bench.core.connection(of: remote) == (verackFirst ? outbound : nil))
+            #expect(!bench.closed(outbound) || !verackFirst)
             bench.receive(PeerBench.verack(from: remote), on: inbound)
         }
         bench.drain()
@@ -256,6 +258,64 @@ import Testing
             "the loser is told why: \(loserFrames)"
         )
         #expect(bench.core.connectedPeers.map(\.id) == [remote])
+        bench.expectConsistent()
+    }
+
+    /// How the dialler's confirmation of the connection the tie-break keeps can fail to come.
+    enum MissingConfirmation: CaseIterable {
+        case refused, connectionLost, timeout
+    }
+
+    /// We (the larger ID) have a peer on our own dial when the remote's dial completes on our side:
+    /// the tie-break keeps the remote's dial, but only once the remote confirms it. If it never does,
+    /// the peer on our dial stays, rather than the peer being lost on both connections.
+    @Test(arguments: MissingConfirmation.allCases)
+    func aKeptDialThatIsNeverConfirmedLeavesTheOlderPeer(missing: MissingConfirmation) {
+        var bench = PeerBench(id: F.large)
+        let outbound = bench.outboundPeer(F.small, at: remoteEndpoint)
+        bench.drain()
+        let inbound = bench.accept(from: F.endpoint("10.0.0.2", 40000))
+        bench.receive(PeerBench.version(from: F.small), on: inbound)
+        #expect(bench.sent(on: inbound) == [PeerBench.verack(from: F.large)], "our accepting Verack")
+        bench.drain()
+        #expect(!bench.closed(outbound))
+        #expect(bench.core.connection(of: F.small) == outbound)
+        bench.expectConsistent()
+
+        switch missing {
+        case .refused: bench.receive(F.rejected(by: F.small, .duplicatePeer), on: inbound)
+        case .connectionLost: bench.lose(inbound, .reset)
+        case .timeout: bench.advance(to: bench.now + .seconds(30))
+        }
+        bench.drain()
+        #expect(!bench.closed(outbound))
+        #expect(bench.core.connection(of: F.small) == outbound)
+        #expect(bench.core.connectedPeers.map(\.id) == [F.small])
+        #expect(bench.core.pool.inboundCount == 0, "the unconfirmed connection's slot is free")
+        #expect(!bench.events.contains { if case .peerRemoved = $0 { return true } else { return false } })
+        bench.expectConsistent()
+    }
+
+    /// The older peer's connection goes away (the remote closed it as the tie-break's loser) before the
+    /// remote confirms the kept one: the kept one carries the peer from then on, as any listener's
+    /// handshake does, and a further connection from that peer is a duplicate.
+    @Test func aSuccessorTakesThePeerOverWhenTheOlderConnectionEndsFirst() {
+        var bench = PeerBench(id: F.large)
+        let outbound = bench.outboundPeer(F.small, at: remoteEndpoint)
+        let inbound = bench.accept(from: F.endpoint("10.0.0.2", 40000))
+        bench.receive(PeerBench.version(from: F.small), on: inbound)
+        bench.receive(.shutdown(.duplicatePeer), on: outbound)
+        bench.drain()
+        #expect(bench.events.contains(.peerRemoved(F.small, .remoteShutdown(.duplicatePeer))))
+        bench.expectConsistent()
+
+        let third = bench.accept(from: F.endpoint("10.0.0.2", 40001))
+        bench.receive(PeerBench.version(from: F.small), on: third)
+        #expect(bench.sent(on: third) == [F.rejected(by: F.large, .duplicatePeer)])
+        bench.receive(PeerBench.verack(from: F.small), on: inbound)
+        bench.drain()
+        #expect(bench.core.connection(of: F.small) == inbound)
+        #expect(bench.core.connectedPeers.map(\.id) == [F.small])
         bench.expectConsistent()
     }
 

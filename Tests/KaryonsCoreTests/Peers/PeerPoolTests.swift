@@ -99,15 +99,49 @@ import Testing
 
         #expect(pool.join(remote, on: first) == .joined)
         let decision = pool.join(remote, on: second)
-        if second == keeper {
+        switch (second == keeper, second == inbound) {
+        case (true, false):
             #expect(decision == .joinedReplacing(first))
-        } else {
+        case (true, true):
+            // A listener's keeper replaces the older connection once the dialler confirms it.
+            #expect(decision == .successor(of: first))
+            #expect(pool.connection(of: remote) == first)
+            #expect(pool.checkInvariants(live: [first, second]).isEmpty)
+            #expect(pool.confirm(second) == first)
+        case (false, _):
             #expect(decision == .duplicate(of: first))
         }
         #expect(pool.connection(of: remote) == keeper)
+        #expect(pool.confirm(keeper) == nil, "a member has nothing left to replace")
         pool.release(loser)
         #expect(pool.connection(of: remote) == keeper)
         #expect(pool.checkInvariants(live: [keeper]).isEmpty)
+    }
+
+    /// A successor that is never confirmed leaves the older connection the peer's; if the older one
+    /// ends first, the successor carries the peer. Either way the invariants hold at every step.
+    @Test(arguments: [true, false])
+    func aSuccessorIsDroppedOrTakesOverDependingOnWhichConnectionEndsFirst(successorEndsFirst: Bool) {
+        var pool = pool(local: F.large)
+        let older = connection(0)  // Our dial, established.
+        let successor = connection(1)  // The smaller remote's dial, awaiting its confirmation.
+        pool.openOutbound(older)
+        #expect(pool.openInbound(successor, from: .loopbackV4) == nil)
+        #expect(pool.join(F.small, on: older) == .joined)
+        #expect(pool.join(F.small, on: successor) == .successor(of: older))
+        #expect(pool.peer(on: successor) == F.small)
+        #expect(pool.checkInvariants(live: [older, successor]).isEmpty)
+
+        let third = connection(2)
+        #expect(pool.openInbound(third, from: .loopbackV4) == nil)
+        #expect(pool.join(F.small, on: third) == .duplicate(of: successor), "one successor at a time")
+        pool.release(third)
+
+        let (ending, staying) = successorEndsFirst ? (successor, older) : (older, successor)
+        pool.release(ending)
+        #expect(pool.connection(of: F.small) == staying)
+        #expect(pool.confirm(staying) == nil)
+        #expect(pool.checkInvariants(live: [staying]).isEmpty)
     }
 
     @Test func bothNodesAgreeOnTheKeeper() {
