@@ -46,6 +46,8 @@ let package = Package(
         .testTarget(name: "KaryonsNodeTests", dependencies: ["KaryonsNode", "KaryonsCore", "CEpoll"]),
         .testTarget(name: "KaryonsSimulationTests", dependencies: ["KaryonsSimulation", "KaryonsCore"]),
         .testTarget(name: "KaryonsLoopbackTests", dependencies: ["KaryonsLoopback", "KaryonsSimulation", "KaryonsCore"]),
+        // The tool's option parsing and validation (the executable target, imported for testing).
+        .testTarget(name: "karyonsTests", dependencies: ["karyons", "KaryonsSimulation", "KaryonsCore"]),
     ],
     swiftLanguageModes: [.v6]
 )
