@@ -74,6 +74,34 @@ import Testing
         #expect(!dialer.isExcluded(Fixture.record(refused)) && dialer.coolDowns.isEmpty)
     }
 
+    /// Several entries cooling down: once the pacing gap is over, the dialer wakes at the end of the
+    /// earliest cool-down, then of the next, and has no deadline once they have all ended.
+    @Test mutating func theDeadlineFollowsTheEarliestCoolDown() throws {
+        useSlots(1)
+        add(1...6)
+        var now = ms(0)
+        var refused: [Int] = []
+        for _ in 0..<4 {
+            let dials = dialled(fill(at: now).1)
+            try #require(dials.count == 1)
+            refused.append(dials[0])
+            now = now + .milliseconds(10)
+            fail(dials[0], Self.remoteFull, at: now)
+            now = try #require(dialer.nextDialAt)
+            _ = timeout(at: now)
+        }
+        #expect(dialer.nextDialAt == nil)
+        var ends = refused.compactMap { dialer.coolDowns[Fixture.peerID($0)] }.sorted()
+        #expect(ends.count == 4)
+        while let first = ends.first {
+            #expect(dialer.deadline == first)
+            _ = timeout(at: first)
+            ends.removeFirst()
+        }
+        #expect(dialer.coolDowns.isEmpty)
+        #expect(dialer.deadline == nil)
+    }
+
     /// In a full bucket a refusal marks the entry failed (a newcomer may take its place); when its
     /// cool-down ends, the entry is verified again (it answered), keeping when it was last seen.
     @Test mutating func aRefusalInAFullBucketMarksFailedUntilTheCoolDownEnds() throws {
