@@ -84,6 +84,8 @@ extension SimulationReport {
             ("command", .string(commandLine)), ("completed", .bool(completed)),
             ("virtualSeconds", .number(virtualTime.seconds)),
             ("wallSeconds", resources.map { .number($0.wallSeconds) } ?? .null),
+            ("convergedAtSeconds", convergedAt.map { .number($0.seconds) } ?? .null),
+            ("convergedWallSeconds", resources?.convergedWallSeconds.map(JSONValue.number) ?? .null),
             ("events", .int(network.events)),
             ("eventsPerWallSecond", resources.map { $0.wallSeconds > 0 ? .number(Double(network.events) / $0.wallSeconds) : .null } ?? .null),
             ("maxResidentBytes", resources?.maxResidentBytes.map(JSONValue.int) ?? .null),

@@ -39,6 +39,20 @@ public struct MetricsSample: Hashable, Sendable {
     public var lookupHops = 0
     /// Mean hops of the lookups that succeeded since the previous sample (nil: none did).
     public var intervalLookupHopsMean: Double?
+    /// Running nodes whose routing table holds no verified (or connected) entry.
+    public var nodesWithoutVerifiedEntry = 0
+
+    /// The share of what the tables can hold that a converged network has verified (issue 6's
+    /// yardstick: a 10,000-node network converges when it reaches this and one component).
+    public static let convergedVerifiedShareMin = 0.9
+
+    /// Converged: all `hostCount` hosts run, the peer graph is one component, every node knows a
+    /// verified entry, and the verified entries reach `convergedVerifiedShareMin` of what the
+    /// tables can hold.
+    public func isConverged(hostCount: Int) -> Bool {
+        nodesUp == hostCount && components == 1 && nodesWithoutVerifiedEntry == 0
+            && verifiedEntriesMean >= Self.convergedVerifiedShareMin * tableCapacityMean
+    }
 }
 
 /// Counters of nodes that are gone (crashed, stopped, restarted), so run totals include them.
@@ -122,7 +136,7 @@ extension Simulation {
     /// Measures the running nodes now.
     func takeSample() -> MetricsSample {
         var nodesUp = 0, listening = 0
-        var entries = 0, verified = 0, peers = 0
+        var entries = 0, verified = 0, peers = 0, withoutVerified = 0
         var outboundFill = 0.0, inboundFill = 0.0
         var components = peerGraph()
         var ids: [PeerID] = []
@@ -132,7 +146,9 @@ extension Simulation {
                 ids.append(node.id)
                 let table = node.routingTable
                 entries += table.count
-                verified += table.count(matching: .shareable)
+                let shareable = table.count(matching: .shareable)
+                verified += shareable
+                if shareable == 0 { withoutVerified += 1 }
                 let slots = node.configuration.slots
                 var inbound = 0, outbound = 0
                 node.forEachPeer { _, direction in
@@ -173,6 +189,7 @@ extension Simulation {
                 ? nil : Double(succeeded - (previous?.lookupsSucceeded ?? 0)) / Double(intervalEnded),
             framesSent: traffic.framesSent, bytesSent: traffic.bytesSent, datagramsSent: traffic.datagramsSent,
             events: network.counters.events)
+        sample.nodesWithoutVerifiedEntry = withoutVerified
         sample.recordLookupHops(counted: traffic.lookupsSucceeded, total: traffic.lookupHops, previous: previous)
         return sample
     }

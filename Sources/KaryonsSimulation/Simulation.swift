@@ -12,6 +12,8 @@ public struct SimulationProgress: Sendable {
     public var nodesUp: Int
     /// Violations found so far.
     public var violations: Int
+    /// The sample at which the network first converged (`MetricsSample.isConverged`), if it has.
+    public var convergedAt: Instant?
 }
 
 /// A run of many `NodeCore`s on a `VirtualNetwork`, as `karyons sim` does it: builds the scenario,
@@ -31,6 +33,8 @@ public final class Simulation {
     public let network: VirtualNetwork<NodeCore>
     /// Metrics sampled so far, oldest first.
     public internal(set) var samples: [MetricsSample] = []
+    /// The time of the first sample at which the network converged (`MetricsSample.isConverged`).
+    public private(set) var convergedAt: Instant?
     var retired = RetiredTotals()
 
     /// Scheduler events between progress reports.
@@ -105,9 +109,12 @@ public final class Simulation {
             while !network.run(until: target, eventBudget: Self.progressEventBudget) && !network.isHalted {
                 progress?(snapshot())
             }
-            samples.append(takeSample())
+            let sample = takeSample()
+            samples.append(sample)
+            if convergedAt == nil, sample.isConverged(hostCount: scenario.hosts.count) { convergedAt = sample.time }
             progress?(snapshot())
             if network.isHalted || target >= end { break }
+            if options.stopsWhenConverged && convergedAt != nil { break }
             if target == nextSample { nextSample = nextSample + interval }
         }
         return makeReport()
@@ -117,7 +124,7 @@ public final class Simulation {
         SimulationProgress(
             now: network.now, end: end, events: network.counters.events,
             nodesUp: (0..<network.hostCount).reduce(0) { $0 + (network.isUp($1) ? 1 : 0) },
-            violations: network.violationCount)
+            violations: network.violationCount, convergedAt: convergedAt)
     }
 
     private func makeReport() -> SimulationReport {
@@ -125,7 +132,9 @@ public final class Simulation {
         let lookups = final.lookupsSucceeded + final.lookupsFailed
         return SimulationReport(
             options: options, commandLine: options.commandLine, nodes: scenario.hosts.count, digest: network.digest(),
-            virtualTime: Duration(nanoseconds: network.now.nanoseconds), completed: !network.isHalted && network.now >= end,
+            virtualTime: Duration(nanoseconds: network.now.nanoseconds),
+            completed: !network.isHalted && (network.now >= end || options.stopsWhenConverged && convergedAt != nil),
+            convergedAt: convergedAt.map { Duration(nanoseconds: $0.nanoseconds) },
             samples: samples, final: final, traffic: trafficTotals(), network: network.counters,
             nodeEvents: network.nodeEvents, violations: network.violations, violationCount: network.violationCount,
             liveness: judgeLiveness(),

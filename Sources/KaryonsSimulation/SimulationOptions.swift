@@ -55,6 +55,8 @@ public struct SimulationOptions: Hashable, Sendable {
     /// Run those checks on a second thread, beside the network (`NetworkConfiguration.checksConcurrently`):
     /// the same run, faster on a machine with a core to spare.
     public var checksConcurrently = false
+    /// End the run at the first sample at which the network converged (`MetricsSample.isConverged`).
+    public var stopsWhenConverged = false
     /// How long after the last partition heals (or the last node joins) liveness is judged.
     public var settleTime: Duration = .seconds(60)
     /// Liveness: lookups in the judged window that must succeed (when there were any).
@@ -114,6 +116,7 @@ public struct SimulationOptions: Hashable, Sendable {
         }
         if !checksInvariants { words.append("--no-invariants") }
         if settleTime != defaults.settleTime { words += ["--settle", Self.format(settleTime)] }
+        if stopsWhenConverged { words.append("--until-converged") }
         return words.joined(separator: " ")
     }
 }

@@ -10,10 +10,13 @@ public struct SimulationReport: Sendable {
         public var wallSeconds: Double
         /// The process's peak resident memory, if known.
         public var maxResidentBytes: Int?
+        /// Wall time from the start of the run to the sample at which the network converged.
+        public var convergedWallSeconds: Double?
 
-        public init(wallSeconds: Double, maxResidentBytes: Int?) {
+        public init(wallSeconds: Double, maxResidentBytes: Int?, convergedWallSeconds: Double? = nil) {
             self.wallSeconds = wallSeconds
             self.maxResidentBytes = maxResidentBytes
+            self.convergedWallSeconds = convergedWallSeconds
         }
     }
 
@@ -26,8 +29,11 @@ public struct SimulationReport: Sendable {
     public var digest: UInt64
     /// Virtual time reached.
     public var virtualTime: Duration
-    /// True when the run reached its end (not stopped by a violation).
+    /// True when the run reached its end, or the sample it was asked to stop at
+    /// (`stopsWhenConverged`); false when a violation stopped it.
     public var completed: Bool
+    /// Virtual time of the first sample at which the network converged (`MetricsSample.isConverged`).
+    public var convergedAt: Duration?
     public var samples: [MetricsSample]
     /// The last sample.
     public var final: MetricsSample
@@ -66,6 +72,7 @@ extension SimulationReport {
         var lines: [String] = []
         lines.append(header(resources))
         lines.append("digest \(digestHex)")
+        lines.append(convergenceLine(resources))
         lines.append("")
         lines += metricsTable()
         lines.append("")
@@ -91,6 +98,16 @@ extension SimulationReport {
         }
         if !completed { text += " — STOPPED at \(SimulationOptions.format(virtualTime))" }
         return text
+    }
+
+    /// When the network converged: at a sample with every node up, one peer-graph component, every
+    /// node knowing a verified entry and 90% of what the tables can hold verified.
+    func convergenceLine(_ resources: Resources?) -> String {
+        let criteria = "every node up, one component, each knowing a verified entry, "
+            + "\(percent(MetricsSample.convergedVerifiedShareMin)) of table capacity verified"
+        guard let convergedAt else { return "not converged at any sample (\(criteria))" }
+        let wall = resources?.convergedWallSeconds.map { ", \(fixed($0, 1)) s wall" } ?? ""
+        return "converged at \(SimulationOptions.format(convergedAt)) virtual\(wall) (\(criteria))"
     }
 
     private func metricsTable() -> [String] {

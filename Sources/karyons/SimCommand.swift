@@ -108,14 +108,14 @@ struct SimCommand: ParsableCommand {
     @Option(help: "With --real: the address of host 0 (hosts get consecutive 127.x.y.z addresses). (default: 127.0.0.1)")
     var firstAddress: String?
 
-    @Flag(help: "With --real: end at the first sample where every node is up, in one component, knowing a verified entry.")
+    @Flag(help: "End at the first sample where every node is up, in one component, knowing a verified entry (virtual runs: and 90% of table capacity verified).")
     var untilConverged = false
 
     func validate() throws {
         if real {
             try validateReal()
-        } else if lookupSlots != nil || firstAddress != nil || untilConverged {
-            throw ValidationError("--lookup-slots, --first-address and --until-converged need --real")
+        } else if lookupSlots != nil || firstAddress != nil {
+            throw ValidationError("--lookup-slots and --first-address need --real")
         }
         _ = try makeOptions()
     }
@@ -128,6 +128,7 @@ struct SimCommand: ParsableCommand {
         let options = try makeOptions()
         CrashMessage.install("karyons sim crashed; seed \(options.seed); replay with:\n  \(options.commandLine)")
         let simulation = Simulation(options: options)
+        var convergedWallSeconds: Double?
         let tracedHosts = Set(traceHost)
         if trace || !tracedHosts.isEmpty {
             simulation.network.onNodeEvent = { host, time, event in
@@ -138,14 +139,16 @@ struct SimCommand: ParsableCommand {
         let started = SystemResources.monotonicSeconds()
         var lastProgress = started
         let report = simulation.run { progress in
-            guard !quiet else { return }
             let now = SystemResources.monotonicSeconds()
+            if convergedWallSeconds == nil, progress.convergedAt != nil { convergedWallSeconds = now - started }
+            guard !quiet else { return }
             guard now - lastProgress >= 2 else { return }
             lastProgress = now
             SystemResources.printError(Self.describe(progress, wallSeconds: now - started))
         }
         let resources = SimulationReport.Resources(
-            wallSeconds: SystemResources.monotonicSeconds() - started, maxResidentBytes: SystemResources.maxResidentBytes())
+            wallSeconds: SystemResources.monotonicSeconds() - started, maxResidentBytes: SystemResources.maxResidentBytes(),
+            convergedWallSeconds: convergedWallSeconds)
         if json {
             print(report.json(resources: resources).serialized())
         } else {
@@ -211,6 +214,8 @@ struct SimCommand: ParsableCommand {
             options.settleTime = try SimulationOptions.parseDuration(settle)
             options.checksInvariants = !noInvariants
             options.checksConcurrently = !inlineInvariants && SystemResources.processorsOnline >= 2
+            // A real run stops through `LoopbackOptions.stopsWhenConverged`, with its own criteria.
+            options.stopsWhenConverged = untilConverged && !real
         } catch let error as OptionParseError {
             throw ValidationError(error.message)
         }

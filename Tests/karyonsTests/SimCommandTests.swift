@@ -61,10 +61,19 @@ import Testing
         #expect(message.contains("cannot be honoured with --real"), "\(message)")
     }
 
-    @Test(arguments: [["--lookup-slots", "4"], ["--first-address", "127.0.0.9"], ["--until-converged"]])
+    @Test(arguments: [["--lookup-slots", "4"], ["--first-address", "127.0.0.9"]])
     func realOnlyOptionsAreRefusedWithoutReal(option: [String]) throws {
         let message = try #require(refusal(option))
         #expect(message.contains("need --real"), "\(message)")
+    }
+
+    /// `--until-converged` ends a virtual run at its convergence; a real run stops through its own
+    /// options (`LoopbackOptions.stopsWhenConverged`), so the command line names it once.
+    @Test func untilConvergedStopsVirtualAndRealRuns() throws {
+        #expect(try SimCommand.parse(["--until-converged"]).makeOptions().stopsWhenConverged)
+        let real = try SimCommand.parse(["--real", "--nodes", "4", "--until-converged"]).makeLoopbackOptions()
+        #expect(real.stopsWhenConverged && !real.simulation.stopsWhenConverged)
+        #expect(real.commandLine.split(separator: " ").filter { $0 == "--until-converged" }.count == 1)
     }
 
     @Test(arguments: [
