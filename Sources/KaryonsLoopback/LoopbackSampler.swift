@@ -66,7 +66,7 @@ struct LoopbackSampler {
         let intervalSucceeded = lookupsSucceeded - (previous?.lookupsSucceeded ?? 0)
         let intervalEnded = intervalSucceeded + lookupsFailed - (previous?.lookupsFailed ?? 0)
         func mean(_ total: Double, _ count: Int) -> Double { count == 0 ? 0 : total / Double(count) }
-        return MetricsSample.measured(
+        var sample = MetricsSample.measured(
             time: time, nodeIDs: live.map(\.host.id), nodesUp: live.count, routingTableEntriesMean: mean(Double(entries), live.count),
             verifiedEntriesMean: mean(Double(verified), live.count), peersMean: mean(Double(peers), live.count),
             outboundSlotFillMean: mean(outboundFill, live.count), inboundSlotFillMean: mean(inboundFill, listening),
@@ -75,6 +75,8 @@ struct LoopbackSampler {
             intervalLookupSuccessRate: intervalEnded == 0 ? nil : Double(intervalSucceeded) / Double(intervalEnded),
             framesSent: traffic.framesSent, bytesSent: traffic.bytesSent, datagramsSent: traffic.datagramsSent,
             events: events, lookupHops: (traffic.lookupsSucceeded, traffic.lookupHops), previous: previous)
+        sample.nodesWithoutVerifiedEntry = nodesWithoutVerifiedLast
+        return sample
     }
 
     /// Converged: every host runs, the peer graph is one component, and every node knows a

@@ -41,6 +41,7 @@ import Testing
         #expect(final.components == 1)
         #expect(final.largestComponentShare == 1)
         #expect(final.verifiedEntriesMean >= 1)
+        #expect(final.nodesWithoutVerifiedEntry == 0, "converged: every node knows a verified entry")
         #expect(final.peersMean >= 1)
         #expect(final.lookupsSucceeded > 0)
         #expect(report.violationCount == 0, "\(report.violations)")
