@@ -18,8 +18,12 @@ public struct LoopbackOptions: Hashable, Sendable {
     /// Lookup slots per direction (inbound and outbound) of every node; nil keeps the configured
     /// number, lowered to the most that fits the descriptor budget (never below `DescriptorBudget.lookupSlotsMin`).
     public var lookupSlots: Int?
-    /// End the run at the first sample at which the network converged (see `LoopbackReport.convergedAt`).
-    public var stopsWhenConverged = false
+    /// End the run at the first sample at which the network converged (see `LoopbackReport.convergedAt`):
+    /// the scenario's own `stopsWhenConverged`, judged by the real run's criteria.
+    public var stopsWhenConverged: Bool {
+        get { simulation.stopsWhenConverged }
+        set { simulation.stopsWhenConverged = newValue }
+    }
     /// Descriptors kept out of the node budget: standard streams, the reactor's epoll and eventfd,
     /// the descriptor count's directory, output files, the runtime's own.
     public var reservedDescriptors = 64
@@ -36,7 +40,6 @@ public struct LoopbackOptions: Hashable, Sendable {
         var words = [simulation.commandLine, "--real"]
         if let lookupSlots { words.append("--lookup-slots \(lookupSlots)") }
         if firstAddress != .loopbackV4 { words.append("--first-address \(firstAddress)") }
-        if stopsWhenConverged { words.append("--until-converged") }
         return words.joined(separator: " ")
     }
 

@@ -83,7 +83,7 @@ struct LoopbackSampler {
     /// verified entry when there are two listening hosts to know (the end-of-run liveness
     /// properties, met at once).
     func isConverged(_ sample: MetricsSample, hostCount: Int, listeningHosts: Int) -> Bool {
-        sample.nodesUp == hostCount && sample.components == 1 && (listeningHosts < 2 || nodesWithoutVerifiedLast == 0)
+        sample.nodesUp == hostCount && sample.components == 1 && (listeningHosts < 2 || sample.nodesWithoutVerifiedEntry == 0)
     }
 
     private mutating func record(_ problems: [String], host: Int, at time: Instant) {

@@ -21,7 +21,7 @@ extension Simulation {
         let buckets = (0..<RoutingTable.bucketCount).compactMap { bucket -> String? in
             let entries = table.entries(inBucket: bucket)
             guard !entries.isEmpty else { return nil }
-            let shareable = entries.filter { EntryStatusSet.shareable.contains(EntryStatusSet($0.status)) }.count
+            let shareable = entries.filter { EntryStatusSet.shareable.contains($0.status) }.count
             return "\(bucket):\(entries.count)/\(shareable)"
         }
         var outbound = 0

@@ -42,7 +42,6 @@ extension SimCommand {
             options.firstAddress = address
         }
         options.lookupSlots = lookupSlots
-        options.stopsWhenConverged = untilConverged
         return options
     }
 

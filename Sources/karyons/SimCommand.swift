@@ -214,8 +214,7 @@ struct SimCommand: ParsableCommand {
             options.settleTime = try SimulationOptions.parseDuration(settle)
             options.checksInvariants = !noInvariants
             options.checksConcurrently = !inlineInvariants && SystemResources.processorsOnline >= 2
-            // A real run stops through `LoopbackOptions.stopsWhenConverged`, with its own criteria.
-            options.stopsWhenConverged = untilConverged && !real
+            options.stopsWhenConverged = untilConverged
         } catch let error as OptionParseError {
             throw ValidationError(error.message)
         }

@@ -293,9 +293,10 @@ struct Dialer {
     /// ended cool-downs are forgotten, and an entry their refusal marked failed is verified again
     /// (a refusal is an answer: the node is alive) unless it failed otherwise meanwhile.
     mutating func timeout(now: Instant, table: inout RoutingTable, actions: inout [DialerAction]) {
-        if coolDowns.values.contains(where: { $0 <= now }) {
-            for (id, until) in coolDowns where until <= now {
-                coolDowns[id] = nil
+        if let earliestCoolDownEnd, earliestCoolDownEnd <= now {
+            let ended = coolDowns.filter { $0.value <= now }
+            coolDowns = coolDowns.filter { $0.value > now }  // One store: `didSet` scans what is left once.
+            for id in ended.keys {
                 guard failedByRefusal.remove(id) != nil, let entry = table.entry(for: id) else { continue }
                 if entry.status == .failed && entry.failureCount == 1 { table.markVerified(id, now: entry.lastSeen) }
             }
