@@ -117,7 +117,10 @@ public struct NodeConfiguration: Hashable, Sendable {
         public var connectBackoffMax: Duration = .seconds(2)
         /// Backoff cap for redialling a dropped manual (`dialPeers`) peer.
         public var redialBackoffMax: Duration = .seconds(60)
-        /// Keep-alive (core PING protocol) period.
+        /// Keep-alive (core PING protocol): how long a peer we dialled may stay quiet before we ping
+        /// it. A peer that dialled us may stay quiet `pingInterval + pingTimeout`, so between two
+        /// Karyons nodes only the dialler pings, and a peer that pings us, or sends anything else,
+        /// is not pinged.
         public var pingInterval: Duration = .seconds(20)
         /// How long to wait for a pong.
         public var pingTimeout: Duration = .seconds(2)

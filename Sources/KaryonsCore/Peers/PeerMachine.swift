@@ -55,7 +55,7 @@ struct PeerMachine {
     init(info: PeerInfo, settings: Settings, now: Instant, isSendQueueHigh: Bool) {
         self.info = info
         self.settings = settings
-        ping = PingMachine(settings: settings.ping, now: now)
+        ping = PingMachine(settings: settings.ping, direction: info.direction, now: now)
         self.isSendQueueHigh = isSendQueueHigh
         if isSendQueueHigh { stallDeadline = now + settings.sendStallTimeout }
     }
@@ -91,6 +91,7 @@ struct PeerMachine {
             guard runs(id) else {
                 return .close(.protocolViolation("protocol \(id) was not negotiated"), sending: .malformedMessage)
             }
+            ping.heard(now: now)
             return .deliver(id, payload)
         case .shutdown(let reason):
             return .close(.remoteShutdown(reason), sending: nil)

@@ -11,11 +11,21 @@ enum PingAction: Hashable {
 /// The core keep-alive protocol of one established peer, as an I/O-free machine (DESIGN.md, "Ping
 /// protocol"; karyons-behaviour.md §5.4 with its cumulative-miss defect fixed).
 ///
-/// Every `interval` it sends Ping with a fresh random nonce and expects the Pong echoing it within
+/// It pings only a peer that has gone quiet: after `silenceAllowed` without a ping from us or a frame
+/// from the peer, it sends Ping with a fresh random nonce and expects the Pong echoing it within
 /// `timeout`. An unanswered ping is a miss; `missesMax` consecutive misses make the peer unresponsive;
 /// a correct pong resets the count. A pong with another nonce, or arriving at or after its deadline,
 /// is stale and changes nothing. Every Ping from the remote is answered with a Pong at once (a
-/// replayed nonce is answered again; answering changes no state).
+/// replayed nonce is answered again).
+///
+/// One side keeps a connection alive, not both (karyons pings from both ends, every `interval`,
+/// whatever else flows: four frames per interval where two prove the same). The dialler's
+/// `silenceAllowed` is `interval`, the acceptor's `interval + timeout`, and a Ping from the peer
+/// defers our own next ping to `interval + timeout` after it. So between two Karyons nodes only the
+/// dialler pings; a karyons peer that pings every interval is answered and never pinged; and a peer
+/// whose other traffic keeps arriving is never pinged at all, as in gRPC's and TCP's keep-alive.
+/// Liveness is still checked within `interval + timeout` of the last frame heard, on both sides.
+/// A Pong does not count as traffic heard: the dialler's next ping follows its previous one.
 ///
 /// While suspended (the application paused delivery, so we do not read the socket and could not see
 /// a pong) it neither pings nor counts misses; `resume` starts a fresh interval.
@@ -48,17 +58,24 @@ struct PingMachine {
     }
 
     private let settings: Settings
-    /// When the next ping goes out (nil while suspended).
+    /// How long the peer may stay quiet before we ping it (see the type's comment).
+    let silenceAllowed: Duration
+    /// When the next ping is due unless the peer was heard since (nil while suspended).
     private var nextPing: Instant?
+    /// When a frame other than a Pong last came from the peer (the establishment counts).
+    private var lastHeard: Instant
     /// The ping waiting for its pong.
     private var outstanding: Outstanding?
     /// Consecutive unanswered pings.
     private(set) var misses = 0
 
-    /// A machine for a peer established at `now`; the first ping goes out one interval later.
-    init(settings: Settings, now: Instant) {
+    /// A machine for a peer established at `now`, on a connection we dialled (`.outbound`) or
+    /// accepted; the first ping is due `silenceAllowed` later.
+    init(settings: Settings, direction: Direction, now: Instant) {
         self.settings = settings
-        nextPing = now + settings.interval
+        silenceAllowed = direction == .outbound ? settings.interval : settings.interval + settings.timeout
+        nextPing = now + silenceAllowed
+        lastHeard = now
     }
 
     /// When `timeout(now:rng:)` is next due.
@@ -80,17 +97,34 @@ struct PingMachine {
             if misses >= settings.missesMax { return .unresponsive }
         }
         guard outstanding == nil, now >= due else { return .none }
+        let quietUntil = lastHeard + silenceAllowed
+        if quietUntil > now {
+            nextPing = quietUntil  // The peer was heard meanwhile: not quiet yet.
+            return .none
+        }
         let nonce = Nonce.random(using: &rng)
         outstanding = Outstanding(nonce: nonce, deadline: now + settings.timeout)
         // From `now`, not from `due`: a late timer must not cause a burst of catch-up pings.
-        nextPing = now + settings.interval
+        nextPing = now + silenceAllowed
         return .send(.ping(nonce))
+    }
+
+    /// A frame of another protocol came from the peer: it is alive, so the next ping can wait. Only
+    /// noted; a due ping is deferred when its time comes (no deadline moves per frame).
+    mutating func heard(now: Instant) {
+        lastHeard = now
     }
 
     /// A Ping-protocol payload from the peer.
     mutating func received(_ payload: PingPayload, now: Instant) -> PingAction {
         switch payload {
         case .ping(let nonce):
+            // The peer checks this connection itself: answer, and let it. Moved at once (a Ping is
+            // rare), so the acceptor's deadline never comes while the dialler's pings arrive.
+            lastHeard = now
+            if outstanding == nil, let due = nextPing {
+                nextPing = max(due, now + settings.interval + settings.timeout)
+            }
             return .send(.pong(nonce))
         case .pong(let nonce):
             guard let pending = outstanding, pending.nonce == nonce, now < pending.deadline else {
@@ -108,9 +142,10 @@ struct PingMachine {
         outstanding = nil
     }
 
-    /// Starts pinging again, one interval from `now`. The miss count is kept.
+    /// Starts pinging again, `silenceAllowed` from `now`. The miss count is kept.
     mutating func resume(now: Instant) {
         guard nextPing == nil else { return }
-        nextPing = now + settings.interval
+        nextPing = now + silenceAllowed
+        lastHeard = now
     }
 }

@@ -96,16 +96,29 @@ import Testing
             return
         }
         remote.send(.protocol(id: .ping, payload: F.pong(nonce)), to: &scripted)
-        // The remote pings too, and is answered at once.
-        remote.send(.protocol(id: .ping, payload: F.ping(Nonce(4, 3, 2, 1))), to: &scripted)
-        #expect(remote.read(&scripted) == [.protocol(id: .ping, payload: F.pong(Nonce(4, 3, 2, 1)))])
         // The next ping is due 20 s after the first (discovery's timers run meanwhile, so the node's
         // next deadline may be earlier): nothing on this connection before, a ping at 40 s.
         scripted.advance(to: F.t(39.999))
         #expect(remote.read(&scripted) == [])
         scripted.advance(to: F.t(40))
         let second = remote.read(&scripted)
-        #expect(second.count == 1 && second.first.map { if case .protocol(.ping, _) = $0 { true } else { false } } == true)
+        guard second.count == 1, case .protocol(.ping, let secondPayload)? = second.first,
+            case .ping(let secondNonce) = try PingPayload(parsing: secondPayload)
+        else {
+            Issue.record("a ping must go out at 40 s: \(second)")
+            return
+        }
+        remote.send(.protocol(id: .ping, payload: F.pong(secondNonce)), to: &scripted)
+        // The remote pings too (a karyons peer pings from both ends), and is answered at once. It
+        // checks the connection itself, so ours waits until its next ping is overdue: 40.5 + 22 s.
+        scripted.advance(to: F.t(40.5))
+        remote.send(.protocol(id: .ping, payload: F.ping(Nonce(4, 3, 2, 1))), to: &scripted)
+        #expect(remote.read(&scripted) == [.protocol(id: .ping, payload: F.pong(Nonce(4, 3, 2, 1)))])
+        scripted.advance(to: F.t(62.499))
+        #expect(remote.read(&scripted) == [], "no ping while the remote's are due")
+        scripted.advance(to: F.t(62.5))
+        let third = remote.read(&scripted)
+        #expect(third.count == 1 && third.first.map { if case .protocol(.ping, _) = $0 { true } else { false } } == true)
         #expect(scripted.delivered.isEmpty)
         scripted.expectConsistent()
     }

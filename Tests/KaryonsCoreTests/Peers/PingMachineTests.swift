@@ -15,7 +15,7 @@ import Testing
 
     @Test func firstPingGoesOutOneIntervalAfterEstablishment() {
         var rng = SplitMix64(seed: 1)
-        var machine = PingMachine(settings: settings, now: F.t(5))
+        var machine = PingMachine(settings: settings, direction: .outbound, now: F.t(5))
         #expect(machine.nextDeadline == F.t(25))
         #expect(machine.timeout(now: F.t(24.999), rng: &rng) == .none, "a spurious early call sends nothing")
         let nonce = firePing(&machine, at: F.t(25), &rng)
@@ -26,7 +26,7 @@ import Testing
 
     @Test func correctPongClearsTheDeadlineAndTheNextPingFollowsTheInterval() {
         var rng = SplitMix64(seed: 2)
-        var machine = PingMachine(settings: settings, now: .zero)
+        var machine = PingMachine(settings: settings, direction: .outbound, now: .zero)
         let nonce = firePing(&machine, at: F.t(20), &rng)!
         #expect(machine.received(.pong(nonce), now: F.t(20.5)) == .none)
         #expect(!machine.isAwaitingPong)
@@ -37,7 +37,7 @@ import Testing
 
     @Test func eachPingCarriesAFreshNonce() {
         var rng = SplitMix64(seed: 3)
-        var machine = PingMachine(settings: settings, now: .zero)
+        var machine = PingMachine(settings: settings, direction: .outbound, now: .zero)
         var nonces: Set<Nonce> = []
         for round in 1...10 {
             let now = F.t(Double(20 * round))
@@ -50,7 +50,7 @@ import Testing
 
     @Test func threeConsecutiveMissesMakeThePeerUnresponsive() {
         var rng = SplitMix64(seed: 4)
-        var machine = PingMachine(settings: settings, now: .zero)
+        var machine = PingMachine(settings: settings, direction: .outbound, now: .zero)
         #expect(firePing(&machine, at: F.t(20), &rng) != nil)
         #expect(machine.timeout(now: F.t(22), rng: &rng) == .none)
         #expect(machine.misses == 1)
@@ -63,7 +63,7 @@ import Testing
 
     @Test func correctPongResetsTheMissCount() {
         var rng = SplitMix64(seed: 5)
-        var machine = PingMachine(settings: settings, now: .zero)
+        var machine = PingMachine(settings: settings, direction: .outbound, now: .zero)
         _ = firePing(&machine, at: F.t(20), &rng)
         _ = machine.timeout(now: F.t(22), rng: &rng)
         _ = firePing(&machine, at: F.t(40), &rng)
@@ -82,7 +82,7 @@ import Testing
 
     @Test func stalePongsChangeNothing() {
         var rng = SplitMix64(seed: 6)
-        var machine = PingMachine(settings: settings, now: .zero)
+        var machine = PingMachine(settings: settings, direction: .outbound, now: .zero)
         let first = firePing(&machine, at: F.t(20), &rng)!
         _ = machine.timeout(now: F.t(22), rng: &rng)
         #expect(machine.misses == 1)
@@ -101,24 +101,124 @@ import Testing
     }
 
     @Test func unsolicitedPongIsIgnored() {
-        var machine = PingMachine(settings: settings, now: .zero)
+        var machine = PingMachine(settings: settings, direction: .outbound, now: .zero)
         #expect(machine.received(.pong(Nonce(1, 1, 1, 1)), now: F.t(1)) == .none)
         #expect(machine.misses == 0)
         #expect(machine.nextDeadline == F.t(20))
     }
 
     @Test func everyPingIsAnsweredAtOnceEvenAReplay() {
-        var machine = PingMachine(settings: settings, now: .zero)
+        var machine = PingMachine(settings: settings, direction: .outbound, now: .zero)
         let nonce = Nonce(1, 2, 3, 4)
         #expect(machine.received(.ping(nonce), now: F.t(1)) == .send(.pong(nonce)))
         #expect(machine.received(.ping(nonce), now: F.t(2)) == .send(.pong(nonce)))
-        #expect(machine.nextDeadline == F.t(20), "answering changes no state")
         #expect(machine.misses == 0)
+    }
+
+    // MARK: One side keeps the connection alive
+
+    @Test func theAcceptorAllowsTheDiallersPingTimeBeforePingingItself() {
+        var rng = SplitMix64(seed: 10)
+        var acceptor = PingMachine(settings: settings, direction: .inbound, now: F.t(5))
+        #expect(acceptor.silenceAllowed == .seconds(22))
+        #expect(acceptor.nextDeadline == F.t(27))
+        #expect(acceptor.timeout(now: F.t(25), rng: &rng) == .none, "the dialler's first ping is due now")
+        #expect(firePing(&acceptor, at: F.t(27), &rng) != nil, "a quiet dialler is pinged")
+        #expect(acceptor.nextDeadline == F.t(29))
+    }
+
+    @Test func aPingFromThePeerDefersOurNextPingPastItsNext() {
+        var rng = SplitMix64(seed: 11)
+        for direction in [Direction.outbound, .inbound] {
+            var machine = PingMachine(settings: settings, direction: direction, now: .zero)
+            #expect(machine.received(.ping(Nonce(1, 2, 3, 4)), now: F.t(19)) == .send(.pong(Nonce(1, 2, 3, 4))))
+            #expect(machine.nextDeadline == F.t(41), "\(direction): the peer's next ping is due at 39")
+            #expect(machine.timeout(now: F.t(20), rng: &rng) == .none)
+            #expect(firePing(&machine, at: F.t(41), &rng) != nil, "\(direction): a peer that stopped pinging is pinged")
+        }
+    }
+
+    @Test func aPingDoesNotMoveTheDeadlineOfAnOutstandingPing() {
+        var rng = SplitMix64(seed: 12)
+        var machine = PingMachine(settings: settings, direction: .outbound, now: .zero)
+        _ = firePing(&machine, at: F.t(20), &rng)
+        _ = machine.received(.ping(Nonce(5, 5, 5, 5)), now: F.t(20.5))
+        #expect(machine.nextDeadline == F.t(22), "our ping still needs its pong")
+        #expect(machine.timeout(now: F.t(22), rng: &rng) == .none)
+        #expect(machine.misses == 1)
+    }
+
+    @Test func otherTrafficFromThePeerDefersThePingWhenItComesDue() {
+        var rng = SplitMix64(seed: 13)
+        var machine = PingMachine(settings: settings, direction: .outbound, now: .zero)
+        machine.heard(now: F.t(15))
+        #expect(machine.nextDeadline == F.t(20), "noted only: no deadline moves per frame")
+        #expect(machine.timeout(now: F.t(20), rng: &rng) == .none)
+        #expect(machine.nextDeadline == F.t(35))
+        #expect(firePing(&machine, at: F.t(35), &rng) != nil)
+    }
+
+    @Test func aPongIsNotTrafficThatDefersTheNextPing() {
+        var rng = SplitMix64(seed: 14)
+        var machine = PingMachine(settings: settings, direction: .outbound, now: .zero)
+        let nonce = firePing(&machine, at: F.t(20), &rng)!
+        _ = machine.received(.pong(nonce), now: F.t(21))
+        #expect(machine.nextDeadline == F.t(40))
+        #expect(firePing(&machine, at: F.t(40), &rng) != nil)
+    }
+
+    /// Two machines on one connection (the dialler established when the acceptor's Verack arrived),
+    /// frames taking `latency` each way, for ten minutes: who pings. A dead dialler neither pings
+    /// nor reads.
+    func pingsSent(latency: Duration, diallerDead: Bool, seed: UInt64) -> (dialler: Int, acceptor: Int, dropped: Bool) {
+        var rng = SplitMix64(seed: seed)
+        var machines = [PingMachine(settings: settings, direction: .outbound, now: F.t(0) + latency),
+                        PingMachine(settings: settings, direction: .inbound, now: .zero)]
+        var inFlight: [(arrival: Instant, to: Int, payload: PingPayload)] = []
+        var sent = [0, 0]
+        let end = F.t(600)
+        while true {
+            let live = diallerDead ? [1] : [0, 1]
+            let timers = live.compactMap { index in machines[index].nextDeadline.map { ($0, index) } }
+            let nextTimer = timers.min { $0.0 < $1.0 }
+            let nextFrame = inFlight.indices.min { inFlight[$0].arrival < inFlight[$1].arrival }
+            if let frame = nextFrame, inFlight[frame].arrival <= (nextTimer?.0 ?? end), inFlight[frame].arrival < end {
+                let (arrival, to, payload) = inFlight.remove(at: frame)
+                if to == 0 && diallerDead { continue }
+                if case .send(let reply) = machines[to].received(payload, now: arrival) {
+                    inFlight.append((arrival + latency, 1 - to, reply))
+                }
+            } else if let (deadline, index) = nextTimer, deadline < end {
+                switch machines[index].timeout(now: deadline, rng: &rng) {
+                case .send(let payload):
+                    sent[index] += 1
+                    inFlight.append((deadline + latency, 1 - index, payload))
+                case .unresponsive: return (sent[0], sent[1], true)
+                case .none: break
+                }
+            } else {
+                return (sent[0], sent[1], false)
+            }
+        }
+    }
+
+    @Test(arguments: [Duration.milliseconds(1), .milliseconds(80), .milliseconds(900)])
+    func betweenTwoKaryonsNodesOnlyTheDiallerPings(latency: Duration) {
+        let run = pingsSent(latency: latency, diallerDead: false, seed: 15)
+        #expect(run.dialler == 29, "one ping per interval: 20 s, 40 s, ... 580 s after establishment")
+        #expect(run.acceptor == 0)
+        #expect(!run.dropped)
+    }
+
+    @Test func theAcceptorNoticesADiallerThatWentSilent() {
+        let run = pingsSent(latency: .milliseconds(50), diallerDead: true, seed: 16)
+        #expect(run.dropped, "no frame from the dialler: the acceptor pings at 22 s, 44 s, 66 s and misses")
+        #expect(run.acceptor == 3)
     }
 
     @Test func lateTimerDoesNotBurstCatchUpPings() {
         var rng = SplitMix64(seed: 7)
-        var machine = PingMachine(settings: settings, now: .zero)
+        var machine = PingMachine(settings: settings, direction: .outbound, now: .zero)
         let nonce = firePing(&machine, at: F.t(95), &rng)!
         #expect(machine.nextDeadline == F.t(97))
         _ = machine.received(.pong(nonce), now: F.t(96))
@@ -129,7 +229,7 @@ import Testing
         // A timeout longer than the interval: the unanswered ping is a miss when the next one is due.
         let slow = PingMachine.Settings(interval: .seconds(1), timeout: .seconds(5), missesMax: 3)
         var rng = SplitMix64(seed: 8)
-        var machine = PingMachine(settings: slow, now: .zero)
+        var machine = PingMachine(settings: slow, direction: .outbound, now: .zero)
         let first = firePing(&machine, at: F.t(1), &rng)!
         #expect(machine.nextDeadline == F.t(2))
         let second = firePing(&machine, at: F.t(2), &rng)!
@@ -139,7 +239,7 @@ import Testing
 
     @Test func suspendedMachineNeitherPingsNorCountsMisses() {
         var rng = SplitMix64(seed: 9)
-        var machine = PingMachine(settings: settings, now: .zero)
+        var machine = PingMachine(settings: settings, direction: .outbound, now: .zero)
         _ = firePing(&machine, at: F.t(20), &rng)
         machine.suspend()
         #expect(machine.nextDeadline == nil)
@@ -158,6 +258,7 @@ import Testing
         let timeout = Duration.milliseconds(100 + rng.uniform(below: 5_000))
         var machine = PingMachine(
             settings: .init(interval: interval, timeout: timeout, missesMax: missesMax),
+            direction: seed % 2 == 0 ? .outbound : .inbound,
             now: .zero
         )
         var pings = 0
