@@ -89,6 +89,7 @@ extension SimulationReport {
             ("events", .int(network.events)),
             ("eventsPerWallSecond", resources.map { $0.wallSeconds > 0 ? .number(Double(network.events) / $0.wallSeconds) : .null } ?? .null),
             ("maxResidentBytes", resources?.maxResidentBytes.map(JSONValue.int) ?? .null),
+            ("hugePageBytes", resources?.hugePageBytes.map(JSONValue.int) ?? .null),
             ("nodesUp", .int(final.nodesUp)),
             ("routingTableFillMean", .number(final.routingTableEntriesMean)),
             ("verifiedEntriesMean", .number(final.verifiedEntriesMean)),

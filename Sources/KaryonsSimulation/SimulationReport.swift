@@ -12,11 +12,16 @@ public struct SimulationReport: Sendable {
         public var maxResidentBytes: Int?
         /// Wall time from the start of the run to the sample at which the network converged.
         public var convergedWallSeconds: Double?
+        /// The process's memory on transparent huge pages at the end of the run, if known.
+        public var hugePageBytes: Int?
 
-        public init(wallSeconds: Double, maxResidentBytes: Int?, convergedWallSeconds: Double? = nil) {
+        public init(
+            wallSeconds: Double, maxResidentBytes: Int?, convergedWallSeconds: Double? = nil, hugePageBytes: Int? = nil
+        ) {
             self.wallSeconds = wallSeconds
             self.maxResidentBytes = maxResidentBytes
             self.convergedWallSeconds = convergedWallSeconds
+            self.hugePageBytes = hugePageBytes
         }
     }
 
@@ -178,7 +183,8 @@ extension SimulationReport {
         ]
         if let bytes = resources?.maxResidentBytes {
             let perNode = nodes > 0 ? Double(bytes) / Double(nodes) / 1024 : 0
-            lines.append("memory: \(fixed(Double(bytes) / 1_048_576, 1)) MiB peak resident (\(fixed(perNode, 1)) KiB per node)")
+            let huge = resources?.hugePageBytes.map { ", \(fixed(Double($0) / 1_048_576, 1)) MiB on huge pages at the end" } ?? ""
+            lines.append("memory: \(fixed(Double(bytes) / 1_048_576, 1)) MiB peak resident (\(fixed(perNode, 1)) KiB per node\(huge))")
         }
         return lines
     }

@@ -9,4 +9,9 @@ struct Karyons: AsyncParsableCommand {
         abstract: "Karyons p2p stack tools.",
         subcommands: [SimCommand.self, NodeCommand.self]
     )
+
+    static func main() async {
+        HugePageHeap.rerunIfUseful()
+        await main(nil)
+    }
 }

@@ -148,7 +148,7 @@ struct SimCommand: ParsableCommand {
         }
         let resources = SimulationReport.Resources(
             wallSeconds: SystemResources.monotonicSeconds() - started, maxResidentBytes: SystemResources.maxResidentBytes(),
-            convergedWallSeconds: convergedWallSeconds)
+            convergedWallSeconds: convergedWallSeconds, hugePageBytes: HugePageHeap.hugePageBytes())
         if json {
             print(report.json(resources: resources).serialized())
         } else {
