@@ -1,12 +1,14 @@
 /// The deadlines of many keys (connections, requests, machine timers), earliest first.
 ///
 /// One deadline per key: scheduling a key again moves its deadline, `cancel` removes it. Backed by
-/// a binary min-heap with lazy deletion (a moved or cancelled key leaves a stale heap entry that is
-/// skipped when it surfaces, and the heap is rebuilt when stale entries outnumber live ones), so
-/// every operation is O(log n) amortised and `nextDeadline` is O(1) after the stale top is pruned.
-/// Equal deadlines pop in scheduling order, which keeps simulated runs deterministic.
+/// a binary min-heap that knows where each key's entry is, so a move or a cancel fixes the entry in
+/// place: O(log n) for every operation and O(1) for `nextDeadline`, and the heap holds exactly the
+/// live deadlines. (A heap with lazy deletion, which this replaced, leaves an entry behind at every
+/// move; a keep-alive moves its connection's deadline at every ping, and skipping those entries
+/// cost more than the heap itself.) Equal deadlines pop in scheduling order (a move counts as
+/// scheduling), which keeps simulated runs deterministic.
 ///
-/// Keys that are `DenselyIndexed` (a connection's slot) keep their live deadline in an array at
+/// Keys that are `DenselyIndexed` (a connection's slot) keep their heap position in an array at
 /// that index instead of a hash table: no hashing on the hot path. A second key with the same index
 /// (a stale generation still scheduled) falls back to the hash table, so behaviour is the same.
 public struct DeadlineQueue<Key: Hashable> {
@@ -14,152 +16,172 @@ public struct DeadlineQueue<Key: Hashable> {
         var deadline: Instant
         var sequence: UInt64
         var key: Key
+        @inline(__always)
         func precedes(_ other: Entry) -> Bool {
             deadline != other.deadline ? deadline < other.deadline : sequence < other.sequence
         }
     }
 
-    private struct Live {
-        var key: Key
-        var deadline: Instant
-        var sequence: UInt64
-    }
-
     private var heap: [Entry] = []
-    /// The live deadline of each key without a dense index (or whose index is taken), with the
-    /// sequence number of its heap entry.
-    private var live: [Key: (deadline: Instant, sequence: UInt64)] = [:]
-    /// The live deadlines of densely indexed keys, by index.
-    private var dense: [Live?] = []
-    private var denseCount = 0
+    /// Heap position + 1 of the entry that owns each dense index, by index (0: none does).
+    private var densePositions: [Int32] = []
+    /// Heap positions of keys without a dense index, or whose index another key owns.
+    private var hashedPositions: [Key: Int] = [:]
     private var nextSequence: UInt64 = 0
 
     public init() {}
 
     /// The number of keys with a deadline.
-    public var count: Int { live.count + denseCount }
+    public var count: Int { heap.count }
 
     /// True if no key has a deadline.
-    public var isEmpty: Bool { count == 0 }
+    public var isEmpty: Bool { heap.isEmpty }
 
     /// The deadline of `key`, if it has one.
-    public func deadline(of key: Key) -> Instant? { liveEntry(of: key)?.deadline }
-
-    @inline(__always)
-    private func denseIndex(of key: Key) -> Int? { (key as? any DenselyIndexed)?.denseIndex }
-
-    @inline(__always)
-    private func liveEntry(of key: Key) -> (deadline: Instant, sequence: UInt64)? {
-        if let index = denseIndex(of: key), index < dense.count, let entry = dense[index], entry.key == key {
-            return (entry.deadline, entry.sequence)
-        }
-        return live.isEmpty ? nil : live[key]
-    }
-
-    /// Sets (nil: removes) the live deadline of `key`.
-    private mutating func setLive(_ key: Key, _ value: (deadline: Instant, sequence: UInt64)?) {
-        if let index = denseIndex(of: key) {
-            if index >= dense.count {
-                guard value != nil else { return removeHashed(key) }
-                dense.append(contentsOf: repeatElement(nil, count: index + 1 - dense.count))
-            }
-            if let entry = dense[index], entry.key == key {
-                if let value {
-                    dense[index] = Live(key: key, deadline: value.deadline, sequence: value.sequence)
-                } else {
-                    dense[index] = nil
-                    denseCount -= 1
-                }
-                return
-            }
-            if dense[index] == nil, let value, live.isEmpty || live[key] == nil {
-                dense[index] = Live(key: key, deadline: value.deadline, sequence: value.sequence)
-                denseCount += 1
-                return
-            }
-        }
-        if let value { live[key] = value } else { removeHashed(key) }
-    }
-
-    private mutating func removeHashed(_ key: Key) {
-        if !live.isEmpty { live[key] = nil }
-    }
+    public func deadline(of key: Key) -> Instant? { position(of: key).map { heap[$0].deadline } }
 
     /// The earliest deadline of any key.
-    public var nextDeadline: Instant? {
-        mutating get {
-            pruneStaleTop()
-            return heap.first?.deadline
-        }
-    }
+    public var nextDeadline: Instant? { heap.first?.deadline }
 
     /// Sets (or moves) the deadline of `key`.
     public mutating func schedule(_ key: Key, at deadline: Instant) {
         let sequence = nextSequence
         nextSequence &+= 1
-        setLive(key, (deadline, sequence))
-        push(Entry(deadline: deadline, sequence: sequence, key: key))
-        if heap.count > 64 && heap.count > 2 * count { rebuild() }
+        let entry = Entry(deadline: deadline, sequence: sequence, key: key)
+        if let position = position(of: key) {
+            let earlier = entry.precedes(heap[position])
+            heap[position] = entry
+            if earlier { siftUp(from: position) } else { siftDown(from: position) }
+            return
+        }
+        heap.append(entry)
+        register(key, at: heap.count - 1)
+        siftUp(from: heap.count - 1)
     }
 
     /// Removes the deadline of `key`, if any.
     public mutating func cancel(_ key: Key) {
-        setLive(key, nil)
+        guard let position = position(of: key) else { return }
+        remove(at: position)
     }
 
     /// Removes and returns the key with the earliest deadline if that deadline is at or before `now`.
     public mutating func popDue(now: Instant) -> Key? {
-        pruneStaleTop()
         guard let top = heap.first, top.deadline <= now else { return nil }
-        popTop()
-        setLive(top.key, nil)
+        remove(at: 0)
         return top.key
     }
 
-    private func isLive(_ entry: Entry) -> Bool { liveEntry(of: entry.key)?.sequence == entry.sequence }
+    // MARK: Positions
 
-    private mutating func pruneStaleTop() {
-        while let top = heap.first, !isLive(top) { popTop() }
+    @inline(__always)
+    private func denseIndex(of key: Key) -> Int? { (key as? any DenselyIndexed)?.denseIndex }
+
+    /// Where `key`'s entry is in the heap, if it has one.
+    @inline(__always)
+    private func position(of key: Key) -> Int? {
+        if let index = denseIndex(of: key), index < densePositions.count {
+            let position = Int(densePositions[index]) - 1
+            if position >= 0 && heap[position].key == key { return position }
+        }
+        return hashedPositions.isEmpty ? nil : hashedPositions[key]
     }
 
-    private mutating func rebuild() {
-        heap = heap.filter(isLive)
-        var index = heap.count / 2
-        while index > 0 {
-            index -= 1
-            siftDown(from: index)
+    /// Records a new entry's position: at its dense index if no other key owns it, else hashed.
+    private mutating func register(_ key: Key, at position: Int) {
+        if let index = denseIndex(of: key) {
+            if index >= densePositions.count {
+                densePositions.append(contentsOf: repeatElement(0, count: index + 1 - densePositions.count))
+            }
+            if densePositions[index] == 0 {
+                densePositions[index] = Int32(position + 1)
+                return
+            }
+        }
+        hashedPositions[key] = position
+    }
+
+    /// True if `key`, whose entry is at `position`, owns its dense index (else it is hashed).
+    @inline(__always)
+    private func ownsDenseIndex(_ key: Key, at position: Int) -> Bool {
+        guard let index = denseIndex(of: key), index < densePositions.count else { return false }
+        return densePositions[index] == Int32(position + 1)
+    }
+
+    /// Records that the entry for `key` moved from `old` to `new`. (Asked before anything else
+    /// moves: once the sifted entry is lifted out, another entry may take `old`.)
+    @inline(__always)
+    private mutating func moved(_ key: Key, from old: Int, to new: Int) {
+        place(key, ownsIndex: ownsDenseIndex(key, at: old), at: new)
+    }
+
+    @inline(__always)
+    private mutating func place(_ key: Key, ownsIndex: Bool, at position: Int) {
+        if ownsIndex, let index = denseIndex(of: key) {
+            densePositions[index] = Int32(position + 1)
+        } else {
+            hashedPositions[key] = position
         }
     }
 
-    private mutating func push(_ entry: Entry) {
-        heap.append(entry)
-        var child = heap.count - 1
+    /// Forgets the position of `key`, whose entry is at `position`.
+    private mutating func forget(_ key: Key, at position: Int) {
+        if let index = denseIndex(of: key), index < densePositions.count, densePositions[index] == Int32(position + 1) {
+            densePositions[index] = 0
+        } else {
+            hashedPositions[key] = nil
+        }
+    }
+
+    // MARK: Heap
+
+    private mutating func remove(at position: Int) {
+        let removed = heap[position]
+        forget(removed.key, at: position)
+        let last = heap.removeLast()
+        guard position < heap.count else { return }
+        heap[position] = last
+        moved(last.key, from: heap.count, to: position)
+        if last.precedes(removed) { siftUp(from: position) } else { siftDown(from: position) }
+    }
+
+    // The sifted entry's ownership of its dense index is read before the loop: the loop may move
+    // another entry with the same index into its old position.
+
+    private mutating func siftUp(from start: Int) {
+        let moving = heap[start]
+        let ownsIndex = ownsDenseIndex(moving.key, at: start)
+        var child = start
         while child > 0 {
             let parent = (child - 1) / 2
-            guard heap[child].precedes(heap[parent]) else { break }
-            heap.swapAt(child, parent)
+            guard moving.precedes(heap[parent]) else { break }
+            heap[child] = heap[parent]
+            moved(heap[child].key, from: parent, to: child)
             child = parent
         }
-    }
-
-    private mutating func popTop() {
-        let last = heap.removeLast()
-        guard !heap.isEmpty else { return }
-        heap[0] = last
-        siftDown(from: 0)
+        guard child != start else { return }
+        heap[child] = moving
+        place(moving.key, ownsIndex: ownsIndex, at: child)
     }
 
     private mutating func siftDown(from start: Int) {
+        let moving = heap[start]
+        let ownsIndex = ownsDenseIndex(moving.key, at: start)
+        let count = heap.count
         var parent = start
         while true {
             let left = 2 * parent + 1
-            guard left < heap.count else { return }
+            guard left < count else { break }
             let right = left + 1
-            let child = right < heap.count && heap[right].precedes(heap[left]) ? right : left
-            guard heap[child].precedes(heap[parent]) else { return }
-            heap.swapAt(child, parent)
+            let child = right < count && heap[right].precedes(heap[left]) ? right : left
+            guard heap[child].precedes(moving) else { break }
+            heap[parent] = heap[child]
+            moved(heap[parent].key, from: child, to: parent)
             parent = child
         }
+        guard parent != start else { return }
+        heap[parent] = moving
+        place(moving.key, ownsIndex: ownsIndex, at: parent)
     }
 }
 

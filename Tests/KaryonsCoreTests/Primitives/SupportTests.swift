@@ -233,7 +233,7 @@ extension SlotTableTests.Bulky: Summarized {
 
     /// Dense storage must not change behaviour: a queue of densely indexed keys (several
     /// generations sharing an index included) pops exactly what a purely hashed queue pops.
-    @Test(arguments: 0..<10)
+    @Test(arguments: 0..<40)
     func denseKeysBehaveLikeHashedKeys(seed: UInt64) {
         var rng = SplitMix64(seed: seed)
         var dense = DeadlineQueue<SlotKey>()
