@@ -43,6 +43,7 @@ extension VirtualNetwork {
         hosts[host].bootedAt = now
         hosts[host].isStopping = false
         hosts[host].timerAt = nil
+        hosts[host].nodeDeadline = nil
         counters.starts += 1
         let now = self.now
         step(host) { $0.handle(.command(.start), now: now) }
@@ -71,6 +72,7 @@ extension VirtualNetwork {
         hosts[host].isRunning = false
         hosts[host].incarnation += 1
         hosts[host].timerAt = nil
+        hosts[host].nodeDeadline = nil
         hosts[host].isStopping = false
     }
 

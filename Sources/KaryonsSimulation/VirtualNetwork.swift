@@ -370,9 +370,11 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     private func timerFired(_ host: Int, incarnation: UInt32) {
         guard hosts[host].isRunning, hosts[host].incarnation == incarnation, hosts[host].timerAt == now else { return }
         hosts[host].timerAt = nil
-        guard let deadline = inPlace(host, { $0.nextDeadline }) else { return }
+        // The deadline moved since the timer was set (a keep-alive deferred): set it again without
+        // touching the node, whose deadline is the one its last step left (`nodeDeadline`).
+        guard let deadline = hosts[host].nodeDeadline else { return }
         if deadline > now {
-            rescheduleTimer(host)
+            armTimer(host, at: deadline)
             return
         }
         let now = self.now
@@ -440,7 +442,14 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     }
 
     private func rescheduleTimer(_ host: Int) {
-        guard let deadline = inPlace(host, { $0.nextDeadline }) else { return }
+        let deadline = inPlace(host, { $0.nextDeadline })
+        hosts[host].nodeDeadline = deadline
+        guard let deadline else { return }
+        armTimer(host, at: deadline)
+    }
+
+    /// Schedules the host's timer event at `deadline` (or now, if it passed) unless one comes earlier.
+    private func armTimer(_ host: Int, at deadline: Instant) {
         let time = max(deadline, now)
         if let scheduled = hosts[host].timerAt, scheduled <= time { return }
         hosts[host].timerAt = time
@@ -602,6 +611,9 @@ struct Host {
     var isStopping = false
     /// The time of the timer event in the queue that is still valid, if any.
     var timerAt: Instant?
+    /// The node's next deadline as its last step left it. A node's deadline changes only in a
+    /// step, and every step ends in `afterStep`, which records it here.
+    var nodeDeadline: Instant?
     var nextEphemeralPort: UInt16 = EphemeralPorts.range.lowerBound
     var udpPort: UInt16?
     /// Live (connecting or open) connection ends of the node, by plane and direction.
