@@ -78,6 +78,17 @@ import Testing
         scripted.expectConsistent()
     }
 
+    /// The nonce of the one Ping in `frames`; nil, recording why, if `frames` are not one Ping.
+    private func onePing(_ frames: [PeerMessage], at time: String) throws -> Nonce? {
+        guard frames.count == 1, case .protocol(.ping, let payload)? = frames.first,
+            case .ping(let nonce) = try PingPayload(parsing: payload)
+        else {
+            Issue.record("one ping must go out at \(time): \(frames)")
+            return nil
+        }
+        return nonce
+    }
+
     @Test func outboundHandshakeThenKeepAliveOnTheWire() throws {
         var scripted = TestNode()
         let dialled = scripted.dial(F.endpoint("10.0.0.2", 7000), expected: F.large)
@@ -88,26 +99,14 @@ import Testing
         #expect(scripted.core.peers.map(\.id) == [F.large])
 
         scripted.advance(to: F.t(20))
-        let sent = remote.read(&scripted)
-        guard case .protocol(.ping, let payload)? = sent.first,
-            case .ping(let nonce) = try PingPayload(parsing: payload)
-        else {
-            Issue.record("a ping must go out at 20 s: \(sent)")
-            return
-        }
+        guard let nonce = try onePing(remote.read(&scripted), at: "20 s") else { return }
         remote.send(.protocol(id: .ping, payload: F.pong(nonce)), to: &scripted)
         // The next ping is due 20 s after the first (discovery's timers run meanwhile, so the node's
         // next deadline may be earlier): nothing on this connection before, a ping at 40 s.
         scripted.advance(to: F.t(39.999))
         #expect(remote.read(&scripted) == [])
         scripted.advance(to: F.t(40))
-        let second = remote.read(&scripted)
-        guard second.count == 1, case .protocol(.ping, let secondPayload)? = second.first,
-            case .ping(let secondNonce) = try PingPayload(parsing: secondPayload)
-        else {
-            Issue.record("a ping must go out at 40 s: \(second)")
-            return
-        }
+        guard let secondNonce = try onePing(remote.read(&scripted), at: "40 s") else { return }
         remote.send(.protocol(id: .ping, payload: F.pong(secondNonce)), to: &scripted)
         // The remote pings too (a karyons peer pings from both ends), and is answered at once. It
         // checks the connection itself, so ours waits until its next ping is overdue: 40.5 + 22 s.
@@ -117,8 +116,7 @@ import Testing
         scripted.advance(to: F.t(62.499))
         #expect(remote.read(&scripted) == [], "no ping while the remote's are due")
         scripted.advance(to: F.t(62.5))
-        let third = remote.read(&scripted)
-        #expect(third.count == 1 && third.first.map { if case .protocol(.ping, _) = $0 { true } else { false } } == true)
+        #expect(try onePing(remote.read(&scripted), at: "62.5 s") != nil)
         #expect(scripted.delivered.isEmpty)
         scripted.expectConsistent()
     }
