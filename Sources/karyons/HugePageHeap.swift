@@ -37,7 +37,7 @@ enum HugePageHeap {
     static func rerunIfUseful() {
         let arguments = CommandLine.arguments
         let environment = { (name: String) in getenv(name).map { String(cString: $0) } }
-        guard shouldRerun(arguments: arguments, environment: environment, mode: readSmallFile(modePath)) else { return }
+        guard shouldRerun(arguments: arguments, environment: environment, mode: SystemResources.readSmallFile(modePath)) else { return }
         setenv(switchVariable, "1", 1)
         setenv("GLIBC_TUNABLES", tunables, 1)
         var cArguments = arguments.map { strdup($0) }
@@ -50,21 +50,6 @@ enum HugePageHeap {
 
     /// Bytes of this process's anonymous memory on transparent huge pages now, if the kernel says.
     static func hugePageBytes() -> Int? {
-        guard let rollup = readSmallFile("/proc/self/smaps_rollup") else { return nil }
-        for line in rollup.split(separator: "\n") where line.hasPrefix("AnonHugePages:") {
-            let fields = line.split(separator: " ")
-            guard fields.count >= 2, let kibibytes = Int(fields[1]) else { return nil }
-            return kibibytes * 1024
-        }
-        return nil
-    }
-
-    /// The text of a small file (up to 64 KiB), nil if it cannot be read.
-    private static func readSmallFile(_ path: String) -> String? {
-        guard let file = fopen(path, "r") else { return nil }
-        defer { fclose(file) }
-        var bytes = [UInt8](repeating: 0, count: 65_536)
-        let count = fread(&bytes, 1, bytes.count, file)
-        return String(decoding: bytes[..<count], as: UTF8.self)
+        SystemResources.readSmallFile("/proc/self/smaps_rollup").flatMap { SystemResources.kibibytes(field: "AnonHugePages", in: $0) }
     }
 }

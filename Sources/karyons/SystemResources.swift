@@ -12,11 +12,38 @@ enum SystemResources {
     /// Processors online (at least 1): the second-thread invariant checks need one to spare.
     static var processorsOnline: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
-    /// The process's peak resident set size in bytes (Linux reports kibibytes).
+    /// This program's peak resident set size in bytes: the kernel's high-water mark for the program
+    /// image (`VmHWM`), which starts afresh at exec. (`getrusage` also counts what the process ran
+    /// before exec: `swift run`'s own 120 MiB, or the first start of `karyons sim` before it runs
+    /// itself again on huge pages.) Falls back to `getrusage` where `/proc` is missing.
     static func maxResidentBytes() -> Int? {
+        if let status = readSmallFile("/proc/self/status"), let bytes = kibibytes(field: "VmHWM", in: status) {
+            return bytes
+        }
         var usage = rusage()
         guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return nil }
         return Int(usage.ru_maxrss) * 1024
+    }
+
+    /// The value of a `Name:   1234 kB` line of a `/proc` file's `text`, in bytes.
+    static func kibibytes(field name: String, in text: String) -> Int? {
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, parts[0] == name else { continue }
+            let words = parts[1].split { $0 == " " || $0 == "\t" }
+            guard words.count == 2, words[1] == "kB", let value = Int(words[0]) else { return nil }
+            return value * 1024
+        }
+        return nil
+    }
+
+    /// The text of a small file (up to 64 KiB), nil if it cannot be read.
+    static func readSmallFile(_ path: String) -> String? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var bytes = [UInt8](repeating: 0, count: 65_536)
+        let count = fread(&bytes, 1, bytes.count, file)
+        return String(decoding: bytes[..<count], as: UTF8.self)
     }
 
     /// Writes `text` to standard error.

@@ -43,6 +43,22 @@ import Testing
         #expect(topPad >= 2 << 20 && topPad % (2 << 20) == 0)
     }
 
+    @Test func procFieldsAreReadInBytes() {
+        let status = "Name:\tkaryons\nVmPeak:\t  1048576 kB\nVmHWM:\t    20480 kB\nThreads:\t2\n"
+        #expect(SystemResources.kibibytes(field: "VmHWM", in: status) == 20_971_520)
+        #expect(SystemResources.kibibytes(field: "VmPeak", in: status) == 1_073_741_824)
+        #expect(SystemResources.kibibytes(field: "Threads", in: status) == nil, "not in kB")
+        #expect(SystemResources.kibibytes(field: "VmRSS", in: status) == nil, "absent")
+        #expect(SystemResources.kibibytes(field: "AnonHugePages", in: "AnonHugePages:         0 kB\n") == 0)
+    }
+
+    @Test func thisProgramsPeakResidentSetIsReadFromTheKernel() {
+        let peak = SystemResources.maxResidentBytes()
+        #expect(peak != nil && peak! > 1 << 20, "a test process holds more than a mebibyte")
+        let later = SystemResources.readSmallFile("/proc/self/status").flatMap { SystemResources.kibibytes(field: "VmHWM", in: $0) }
+        #expect(later != nil && later! >= peak!, "the kernel's high-water mark (other tests allocate meanwhile)")
+    }
+
     @Test func thisProcesssHugePagesAreReadable() {
         // The kernel reports AnonHugePages in /proc/self/smaps_rollup (Linux 4.14+); 0 is fine.
         let bytes = HugePageHeap.hugePageBytes()
