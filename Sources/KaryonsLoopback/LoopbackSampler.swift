@@ -10,8 +10,6 @@ struct LoopbackSampler {
     /// Invariant violations found (the first `violationsKeptMax`), and how many in all.
     private(set) var violations: [String] = []
     private(set) var violationCount = 0
-    /// Running nodes that knew no verified entry at the last sample.
-    private(set) var nodesWithoutVerifiedLast = 0
     /// Running nodes that had no peer at the last sample, by host index.
     private(set) var isolatedHostsLast: [Int] = []
 
@@ -23,10 +21,9 @@ struct LoopbackSampler {
         _ live: [LoopbackNode], hostCount: Int, hostOfID: [PeerID: Int], at time: Instant, previous: MetricsSample?,
         events: Int
     ) -> MetricsSample {
-        var listening = 0, entries = 0, verified = 0, peers = 0, lookupsSucceeded = 0, lookupsFailed = 0
+        var listening = 0, entries = 0, verified = 0, peers = 0, withoutVerified = 0, lookupsSucceeded = 0, lookupsFailed = 0
         var outboundFill = 0.0, inboundFill = 0.0
         var graph = PeerGraph(hostCount: hostCount)
-        nodesWithoutVerifiedLast = 0
         isolatedHostsLast = []
         for node in live {
             let driver = node.driver
@@ -34,7 +31,7 @@ struct LoopbackSampler {
             entries += table.count
             let shareable = table.count(matching: .shareable)
             verified += shareable
-            if shareable == 0 { nodesWithoutVerifiedLast += 1 }
+            if shareable == 0 { withoutVerified += 1 }
             let slots = node.host.configuration.slots
             var inbound = 0, outbound = 0
             for peer in driver.peers {
@@ -75,15 +72,8 @@ struct LoopbackSampler {
             intervalLookupSuccessRate: intervalEnded == 0 ? nil : Double(intervalSucceeded) / Double(intervalEnded),
             framesSent: traffic.framesSent, bytesSent: traffic.bytesSent, datagramsSent: traffic.datagramsSent,
             events: events, lookupHops: (traffic.lookupsSucceeded, traffic.lookupHops), previous: previous)
-        sample.nodesWithoutVerifiedEntry = nodesWithoutVerifiedLast
+        sample.nodesWithoutVerifiedEntry = withoutVerified
         return sample
-    }
-
-    /// Converged: every host runs, the peer graph is one component, and every node knows a
-    /// verified entry when there are two listening hosts to know (the end-of-run liveness
-    /// properties, met at once).
-    func isConverged(_ sample: MetricsSample, hostCount: Int, listeningHosts: Int) -> Bool {
-        sample.nodesUp == hostCount && sample.components == 1 && (listeningHosts < 2 || sample.nodesWithoutVerifiedEntry == 0)
     }
 
     private mutating func record(_ problems: [String], host: Int, at time: Instant) {

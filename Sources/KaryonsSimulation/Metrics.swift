@@ -46,12 +46,17 @@ public struct MetricsSample: Hashable, Sendable {
     /// yardstick: a 10,000-node network converges when it reaches this and one component).
     public static let convergedVerifiedShareMin = 0.9
 
-    /// Converged: all `hostCount` hosts run, the peer graph is one component, every node knows a
-    /// verified entry, and the verified entries reach `convergedVerifiedShareMin` of what the
-    /// tables can hold.
+    /// Converged: connected (`isConnected`, verified entries required), and the verified entries
+    /// reach `convergedVerifiedShareMin` of what the tables can hold.
     public func isConverged(hostCount: Int) -> Bool {
-        nodesUp == hostCount && components == 1 && nodesWithoutVerifiedEntry == 0
+        isConnected(hostCount: hostCount, requiringVerifiedEntries: true)
             && verifiedEntriesMean >= Self.convergedVerifiedShareMin * tableCapacityMean
+    }
+
+    /// All `hostCount` hosts run, the peer graph is one component, and (if required) every node
+    /// knows a verified entry: a real run's convergence, and the start of a virtual run's.
+    public func isConnected(hostCount: Int, requiringVerifiedEntries: Bool) -> Bool {
+        nodesUp == hostCount && components == 1 && (!requiringVerifiedEntries || nodesWithoutVerifiedEntry == 0)
     }
 }
 

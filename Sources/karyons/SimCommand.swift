@@ -108,7 +108,7 @@ struct SimCommand: ParsableCommand {
     @Option(help: "With --real: the address of host 0 (hosts get consecutive 127.x.y.z addresses). (default: 127.0.0.1)")
     var firstAddress: String?
 
-    @Flag(help: "End at the first sample where every node is up, in one component, knowing a verified entry (virtual runs: and 90% of table capacity verified).")
+    @Flag(help: "End at the first sample where every node is up, in one component, knowing a verified entry (virtual runs: and \(Int(MetricsSample.convergedVerifiedShareMin * 100))% of table capacity verified).")
     var untilConverged = false
 
     func validate() throws {

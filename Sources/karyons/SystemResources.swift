@@ -1,6 +1,7 @@
 import Glibc
 
-/// Wall time, memory, output files and the crash hook: the only places the tool touches the system.
+/// Wall time, memory, `/proc`, output files and the crash hook: with `HugePageHeap`'s start-up
+/// re-run, the only places the tool touches the system.
 enum SystemResources {
     /// Seconds on the monotonic clock.
     static func monotonicSeconds() -> Double {

@@ -365,6 +365,9 @@ public struct NodeCore {
         routeSignals()
     }
 
+    /// Tests only: how many deadlines the node has scheduled (connections, exchanges, timers).
+    var testsOnly_scheduledDeadlines: Int { cx.deadlines.count }
+
     /// Tests only: ways to break the node's state on purpose, so that tests see the invariant
     /// checks catch each one.
     enum TestsOnlyCorruption: CaseIterable {

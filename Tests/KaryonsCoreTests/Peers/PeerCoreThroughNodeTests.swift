@@ -78,6 +78,16 @@ import Testing
         scripted.expectConsistent()
     }
 
+    /// Dials F.large, which accepts: the established outbound peer's remote end, our confirmation read.
+    private func dialledPeer(_ scripted: inout TestNode) throws -> RemoteEnd {
+        let dialled = scripted.dial(F.endpoint("10.0.0.2", 7000), expected: F.large)
+        var remote = try #require(dialled)
+        _ = remote.read(&scripted)
+        remote.send(verack(F.large), to: &scripted)
+        #expect(remote.read(&scripted) == [verack(F.small)], "our confirmation")
+        return remote
+    }
+
     /// The nonce of the one Ping in `frames`; nil, recording why, if `frames` are not one Ping.
     private func onePing(_ frames: [PeerMessage], at time: String) throws -> Nonce? {
         guard frames.count == 1, case .protocol(.ping, let payload)? = frames.first,
@@ -121,6 +131,27 @@ import Testing
         scripted.expectConsistent()
     }
 
+    /// Network input: a peer that floods Pings gets every one answered (the send-queue limits bound
+    /// the answers), and all the flood moves is our one keep-alive deadline for the connection, past
+    /// the last Ping: no timer per Ping, no ping of ours while they come.
+    @Test func aPingFloodIsAnsweredAndMovesOnlyOurOneKeepAliveDeadline() throws {
+        var scripted = TestNode()
+        var remote = try dialledPeer(&scripted)
+        let scheduled = scripted.core.testsOnly_scheduledDeadlines
+        scripted.advance(to: F.t(19))
+        let nonces = (0..<5_000).map { Nonce(UInt64($0), 7, 7, 7) }
+        var flood = ByteWriter()
+        for nonce in nonces { try PeerMessage.protocol(id: .ping, payload: F.ping(nonce)).encodeFrame(into: &flood) }
+        remote.send(bytes: flood.takeBytes(), to: &scripted)
+        #expect(remote.read(&scripted) == nonces.map { .protocol(id: .ping, payload: F.pong($0)) })
+        #expect(scripted.core.testsOnly_scheduledDeadlines == scheduled, "one deadline per connection, moved in place")
+        scripted.advance(to: F.t(40.999))
+        #expect(remote.read(&scripted) == [], "our ping waits until the flooder's next is overdue: 19 + 22 s")
+        scripted.advance(to: F.t(41))
+        #expect(try onePing(remote.read(&scripted), at: "41 s") != nil)
+        scripted.expectConsistent()
+    }
+
     @Test func pausedDeliveryHoldsFramesUntilResumed() {
         var scripted = TestNode()
         var remote = scripted.accept(from: dialler)
@@ -153,11 +184,7 @@ import Testing
     @Test func halfOpenFloodFromOneSubnetIsRefusedWhileTheEstablishedPeerLives() throws {
         // RELIABILITY.md 12, 13: 1000 connections from one /24 that never speak.
         var scripted = TestNode()
-        let dialled = scripted.dial(F.endpoint("10.0.0.2", 7000), expected: F.large)
-        var peer = try #require(dialled)
-        _ = peer.read(&scripted)
-        peer.send(verack(F.large), to: &scripted)
-        #expect(peer.read(&scripted) == [verack(F.small)], "our confirmation")
+        var peer = try dialledPeer(&scripted)
         let flood = (0..<1_000).map {
             scripted.accept(from: F.endpoint("203.0.113.\(1 + $0 % 250)", UInt16(20_000 + $0)))
         }
