@@ -70,4 +70,41 @@ struct ConcurrentCheckTests {
         #expect(network.violations.first == Violation(time: .ms(400), host: 1, message: "injected violation"))
         #expect(network.run(until: .seconds(2)) == false, "a halted run does not go on")
     }
+
+    /// Four fake nodes stepped 1,200 times each, whose checks are slower than their steps: the
+    /// checker falls behind, the ring (1,024 checks) fills again and again, and the network runs
+    /// checks itself while the checker still works through older ones.
+    private func laggingRun(concurrently: Bool) -> VirtualNetwork<FakeNode> {
+        let network = makeFakeNetwork(hosts: 4, stopsAtFirstViolation: false, checksConcurrently: concurrently) { host in
+            var options = FakeNode.Options()
+            options.checkWork = 20_000
+            // Violations in the last 50 ms, fewer than the 100 a network keeps.
+            if host.isMultiple(of: 2) { options.violationFrom = .ms(UInt64(2_350 + 10 * host)) }
+            return options
+        }
+        for host in 0..<4 { network.start(host, at: .zero) }
+        network.run(until: .ms(1))
+        for host in 0..<4 {
+            network.interact(with: host) { node in
+                for step in 1...1_200 { node.setTimer(at: .ms(UInt64(step * 2 + host % 2))) }
+            }
+        }
+        network.run(until: .seconds(3))
+        return network
+    }
+
+    @Test("a checker slower than the network: each check runs exactly once, and the violations keep their order")
+    func laggingChecker() throws {
+        let inline = laggingRun(concurrently: false)
+        let concurrent = laggingRun(concurrently: true)
+        #expect(try #require(concurrent.checker?.checksRunByNetwork) > 0, "the network caught up with the checker")
+        for host in 0..<4 {
+            let checks = try #require(inline.node(host)?.checksRun)
+            #expect(checks > ConcurrentInvariantChecker<FakeNode>.batchSize, "host \(host) stepped past a ring's worth")
+            #expect(concurrent.node(host)?.checksRun == checks, "host \(host)")
+        }
+        #expect(Set(inline.violations.compactMap(\.host)) == [0, 2])
+        #expect(concurrent.violations == inline.violations)
+        #expect(concurrent.violationCount == inline.violationCount)
+    }
 }

@@ -52,6 +52,8 @@ struct FakeNode: SimulatedNode {
         var closesConnectionsOnShutdown = true
         var violationFrom: Instant?
         var connectionLimits: ConnectionLimits?
+        /// Busy work in each invariant check (loop rounds), to make the checks slower than the steps.
+        var checkWork = 0
     }
 
     private struct Connection {
@@ -185,7 +187,16 @@ struct FakeNode: SimulatedNode {
 
     var connectionLimits: ConnectionLimits? { options.connectionLimits }
 
-    func invariantViolations() -> [String] {
+    /// How many times the network checked this node's invariants.
+    private(set) var checksRun = 0
+    /// The result of the checks' busy work, stored so that the optimiser keeps it.
+    private var checkWorkResult: UInt64 = 0
+
+    mutating func invariantViolations() -> [String] {
+        checksRun += 1
+        var work = UInt64(checksRun)
+        for round in 0..<options.checkWork { work = work &* 6_364_136_223_846_793_005 &+ UInt64(round) }
+        checkWorkResult = work
         guard let from = options.violationFrom, now >= from else { return [] }
         return ["injected violation"]
     }

@@ -25,7 +25,7 @@ public struct NodeCore {
     /// What `checkInvariantsInPlace` last found sound: the routing table's structure version, and
     /// the pool's version with the number of peer links. Unchanged since, they are not rechecked.
     private var soundTableVersion: UInt64?
-    private var soundPool: (version: UInt64, links: Int)?
+    private var soundPool: PoolCheckState?
 
     /// Creates a node with identity `id`; `seed` fixes every random choice it will make.
     public init(id: PeerID, configuration: NodeConfiguration, seed: UInt64, now: Instant) {
@@ -411,9 +411,12 @@ public struct NodeCore {
             problems = discovery.table.checkInvariants()
             soundTableVersion = problems.isEmpty ? tableVersion : nil
         }
-        let poolState = (version: pool.pool.version, links: pool.links.count)
-        let peerProblems = pool.checkInvariantsInPlace(&cx, poolKnownSound: soundPool.map { $0 == poolState } ?? false)
-        soundPool = peerProblems.isEmpty ? poolState : nil
+        let poolState = PoolCheckState(version: pool.pool.version, links: pool.links.count)
+        let peerProblems = pool.checkInvariantsInPlace(&cx, poolKnownSound: soundPool == poolState)
+        // Stored only on a change: the simulator checks on a second thread, and a store would take
+        // this cache line from the simulating core after every event.
+        let soundNow = peerProblems.isEmpty ? poolState : nil
+        if soundPool != soundNow { soundPool = soundNow }
         problems += peerProblems
         problems += discovery.checkInvariantsInPlace(&cx)
         problems += signalContractProblems()
@@ -453,4 +456,11 @@ public struct NodeCore {
         if counted > established { problems.append("dialer counts \(counted) outbound peers, pool has \(established)") }
         return problems
     }
+}
+
+/// The pool's version and number of peer links when the node's invariant check last found the pool
+/// sound: while both are unchanged, the pool's own bookkeeping is not checked again.
+private struct PoolCheckState: Equatable {
+    var version: UInt64
+    var links: Int
 }
