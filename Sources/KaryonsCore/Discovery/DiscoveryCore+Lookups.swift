@@ -178,9 +178,8 @@ extension DiscoveryCore {
     // MARK: Responders
 
     mutating func respond(to message: LookupMessage, on id: ConnectionID, _ cx: inout CoreContext) {
-        guard var responder = responders[id] else { return }
-        var action = responder.received(message, table: table)
-        responders[id] = responder
+        // In place: a copy of the responder out of the dictionary would retain its buffers.
+        guard var action = responders[id]?.received(message, table: table) else { return }
         if case .reply(.peers(let records)) = action, case .findPeer(let target) = message {
             let limit = min(max(0, configuration.discovery.peersPerReplyMax), WireLimits.peersCountMax)
             let table = self.table

@@ -145,7 +145,8 @@ public struct NodeCore {
             precondition(fired <= 1_000_000, "BUG in Karyons: a timer keeps rescheduling itself at \(now)")
             switch timer {
             case .connection(let id):
-                guard let connection = cx.connections[id], !connection.isClosing else { continue }
+                // The summary, not the connection: copying a connection retains its buffers.
+                guard let connection = cx.connections.summary(of: id), !connection.isClosing else { continue }
                 switch connection.plane {
                 case .lookup: discovery.connectionTimeout(id, &cx)
                 case .peer: pool.connectionTimeout(id, &cx)
@@ -232,17 +233,20 @@ public struct NodeCore {
     }
 
     private mutating func connected(_ id: ConnectionID) {
-        guard let connection = cx.connections[id], !connection.isEstablished, !connection.isClosing else {
+        guard let connection = cx.connections.summary(of: id), !connection.isEstablished, !connection.isClosing else {
             cx.statistics.staleEvents += 1
             return
         }
-        cx.connections.modify(id) { $0.isEstablished = true }
-        cx.emit(.connected(connection.plane, connection.remote))
+        let remote = cx.connections.modify(id) { connection -> Endpoint in
+            connection.isEstablished = true
+            return connection.remote
+        }!
+        cx.emit(.connected(connection.plane, remote))
         switch connection.plane {
         case .lookup: discovery.connected(id, &cx)
         case .peer: pool.connected(id, &cx)
         }
-        if let pending = cx.connections[id], pending.outbox.count > 0, !pending.isClosing { cx.emit(.transmit(id)) }
+        if let pending = cx.connections.summary(of: id), pending.outboxBytes > 0, !pending.isClosing { cx.emit(.transmit(id)) }
     }
 
     private mutating func connectFailed(_ id: ConnectionID, _ failure: ConnectFailure) {
