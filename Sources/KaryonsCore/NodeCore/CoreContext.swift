@@ -168,6 +168,9 @@ struct Connection: Summarized {
         let isClosing: Bool
         let isReadingPaused: Bool
         let isSendQueueHigh: Bool
+        /// The decoder holds part of a frame, or its framing failed: received bytes must go
+        /// through it.
+        let hasBufferedInput: Bool
         /// Bytes in the outbox.
         let outboxBytes: Int
     }
@@ -175,7 +178,8 @@ struct Connection: Summarized {
     var summary: Facts {
         Facts(
             plane: plane, direction: direction, isEstablished: isEstablished, isClosing: isClosing,
-            isReadingPaused: isReadingPaused, isSendQueueHigh: isSendQueueHigh, outboxBytes: outbox.count)
+            isReadingPaused: isReadingPaused, isSendQueueHigh: isSendQueueHigh,
+            hasBufferedInput: decoder.bufferedByteCount > 0 || decoder.framingError != nil, outboxBytes: outbox.count)
     }
 
     init(plane: Plane, direction: Direction, remote: Endpoint, frameSizeMax: Int, isEstablished: Bool) {

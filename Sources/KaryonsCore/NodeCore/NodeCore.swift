@@ -297,6 +297,7 @@ public struct NodeCore {
     }
 
     private mutating func receiveBytes(_ bytes: UnsafeRawBufferPointer, on id: ConnectionID) {
+        if let keepAlive = PingPayload(wholeFrame: bytes), receiveKeepAlive(keepAlive, on: id) { return }
         guard cx.connections.modify(id, { connection -> Bool in
             guard connection.isEstablished, !connection.isClosing else { return false }
             connection.decoder.feed(bytes)
@@ -306,6 +307,18 @@ public struct NodeCore {
             return
         }
         deliverBufferedFrames(on: id)
+    }
+
+    /// The shortcut for a chunk that is exactly one Ping-protocol frame, on an established peer
+    /// connection that reads and has nothing buffered: the payload goes to the peer half as the
+    /// decoder would have handed it over, without being copied into the decoder's buffer (a cache
+    /// miss per keep-alive frame on a node with many connections) or into an array. False, with
+    /// nothing done, where the general path must read the bytes.
+    private mutating func receiveKeepAlive(_ payload: PingPayload, on id: ConnectionID) -> Bool {
+        guard let connection = cx.connections.summary(of: id), connection.plane == .peer, connection.isEstablished,
+            !connection.isClosing, !connection.isReadingPaused, !connection.hasBufferedInput
+        else { return false }
+        return pool.receivedPing(payload, on: id, &cx)
     }
 
     /// Decodes and dispatches every complete frame buffered for `id`, until the connection closes or

@@ -152,6 +152,17 @@ struct PeerCore {
         }
     }
 
+    /// A Ping-protocol payload that came as one whole frame, decoded without the frame decoder
+    /// (`NodeCore`'s keep-alive shortcut): handled exactly as `received(.protocol(.ping, payload))`
+    /// on an established link. False, with nothing done, on a link in any other stage: there a
+    /// PING frame takes the general path.
+    mutating func receivedPing(_ payload: PingPayload, on id: ConnectionID, _ cx: inout CoreContext) -> Bool {
+        guard links.stage(of: id) == .established else { return false }
+        let now = cx.now
+        if let action = links.modifyPeer(id, { $0.received(ping: payload, now: now) }) { apply(action, on: id, &cx) }
+        return true
+    }
+
     /// The connection sent an undecodable frame: close it with `.malformedMessage` and forget it.
     mutating func malformed(_ id: ConnectionID, _ error: WireError, _ cx: inout CoreContext) {
         guard let stage = links.stage(of: id) else { return }

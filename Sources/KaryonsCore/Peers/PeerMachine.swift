@@ -86,7 +86,7 @@ struct PeerMachine {
             } catch {
                 return .close(.protocolViolation("malformed PING payload: \(error)"), sending: .malformedMessage)
             }
-            return action(for: ping.received(decoded, now: now))
+            return received(ping: decoded, now: now)
         case .protocol(let id, let payload):
             guard runs(id) else {
                 return .close(.protocolViolation("protocol \(id) was not negotiated"), sending: .malformedMessage)
@@ -98,6 +98,11 @@ struct PeerMachine {
         case .version, .verack:
             return .close(.protocolViolation("\(message.kind) after the handshake"), sending: .malformedMessage)
         }
+    }
+
+    /// A Ping-protocol payload from the peer (decoded from a Protocol frame for `ProtocolID.ping`).
+    mutating func received(ping payload: PingPayload, now: Instant) -> PeerAction {
+        action(for: ping.received(payload, now: now))
     }
 
     /// The connection's deadline passed: stall check, then keep-alive. Spurious calls are harmless.

@@ -32,6 +32,32 @@ public enum PingPayload: Hashable, Sendable {
     /// Decodes a payload.
     public init(parsing bytes: [UInt8]) throws(WireError) { try self.init(parsing: bytes[...]) }
 
+    /// Bytes of a whole Protocol frame carrying a Ping payload: length prefix, kind, the ID `PING`
+    /// (its length byte and 4 bytes), payload.
+    public static let frameSize = WireLimits.lengthPrefixSize + 1 + ProtocolID.ping.encodedSize + size
+
+    /// Decodes `bytes` if they are exactly one well-formed Protocol frame of the Ping protocol, as
+    /// `encodeFrame` writes it; nil for anything else (part of a frame, more than one, another
+    /// protocol or kind, a malformed payload), which the frame decoder then reads, errors included.
+    /// The receive path's shortcut for keep-alive frames, most of a quiet network's traffic: no
+    /// buffering, no allocation.
+    public init?(wholeFrame bytes: UnsafeRawBufferPointer) {
+        guard bytes.count == Self.frameSize,
+            UInt32(bigEndian: bytes.loadUnaligned(as: UInt32.self)) == UInt32(Self.frameSize - WireLimits.lengthPrefixSize),
+            bytes[WireLimits.lengthPrefixSize] == MessageKind.protocol.rawValue
+        else { return nil }
+        let idOffset = WireLimits.lengthPrefixSize + 1
+        guard ProtocolID.ping.isEncoded(in: bytes, at: idOffset) else { return nil }
+        let payload = idOffset + ProtocolID.ping.encodedSize
+        let kind = bytes[payload]
+        guard kind <= 1 else { return nil }
+        func word(_ index: Int) -> UInt64 {
+            UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: payload + 1 + 8 * index, as: UInt64.self))
+        }
+        let nonce = Nonce(word(0), word(1), word(2), word(3))
+        self = kind == 0 ? .ping(nonce) : .pong(nonce)
+    }
+
     /// Appends the 33-byte payload.
     public func encode(into writer: inout ByteWriter) {
         switch self {

@@ -152,6 +152,92 @@ import Testing
         scripted.expectConsistent()
     }
 
+    /// The receive path's keep-alive shortcut (a read that is exactly one Ping-protocol frame skips
+    /// the frame decoder) must answer as the decoder does. Two nodes in the same state get the same
+    /// random keep-alive traffic (pings, pongs to our pings, stale pongs, part of a frame left
+    /// buffered before whole ones) over ten minutes, one in whole frames, the other in chunks that
+    /// all go through the decoder; their replies, deadlines and peers must stay the same.
+    @Test(arguments: [UInt64(1), 2, 3, 4, 5, 6, 7, 8])
+    func keepAliveFramesWholeOrInChunksAreHandledAlike(seed: UInt64) throws {
+        var whole = TestNode()
+        var chunked = TestNode()
+        var wholeRemote = try dialledPeer(&whole)
+        var chunkedRemote = try dialledPeer(&chunked)
+        var rng = SplitMix64(seed: seed)
+        var ourPing: Nonce?
+        var heldBack: [UInt8] = []
+        func frame(_ payload: PingPayload) -> [UInt8] {
+            var writer = ByteWriter()
+            payload.encodeFrame(into: &writer)
+            return writer.takeBytes()
+        }
+        func send(_ bytes: [UInt8]) {
+            wholeRemote.send(bytes: bytes, to: &whole)
+            // Chunks shorter than the read, so that none of them is a whole frame.
+            chunkedRemote.send(bytes: bytes, to: &chunked, chunk: bytes.count > 1 ? 1 + rng.index(below: bytes.count - 1) : 1)
+        }
+        /// Sends the rest of a held-back frame first, in its own read, so that the stream stays whole.
+        func sendAfterHeldBack(_ bytes: [UInt8]) {
+            if !heldBack.isEmpty { send(heldBack) }
+            heldBack = []
+            send(bytes)
+        }
+        var time = 0.0
+        while time < 600 {
+            time += Double(rng.index(below: 8_000)) / 1_000
+            whole.advance(to: F.t(time))
+            chunked.advance(to: F.t(time))
+            let replies = wholeRemote.read(&whole)
+            #expect(chunkedRemote.read(&chunked) == replies, "replies at \(time) s")
+            for case .protocol(.ping, let payload) in replies {
+                if case .ping(let nonce) = try PingPayload(parsing: payload) { ourPing = nonce }
+            }
+            // Weighted so that our own pings go out and are mostly answered (a ping from the remote
+            // defers ours), and quiet steps let some go unanswered.
+            switch rng.index(below: 8) {
+            case 0: sendAfterHeldBack(frame(.ping(.random(using: &rng))))
+            case 1, 2, 3: if let nonce = ourPing { sendAfterHeldBack(frame(.pong(nonce))); ourPing = nil }
+            case 4: sendAfterHeldBack(frame(.pong(.random(using: &rng))))
+            case 5 where heldBack.isEmpty:
+                // The first part of a ping: the node holds it until the rest comes.
+                let next = frame(.ping(.random(using: &rng)))
+                let split = 1 + rng.index(below: next.count - 1)
+                send(Array(next[..<split]))
+                heldBack = Array(next[split...])
+            default:
+                // The rest of a held-back ping and a whole one in one read.
+                if !heldBack.isEmpty { send(heldBack + frame(.ping(.random(using: &rng)))) }
+                heldBack = []
+            }
+            let replied = wholeRemote.read(&whole)
+            #expect(chunkedRemote.read(&chunked) == replied, "replies to what came at \(time) s")
+            #expect(chunked.core.nextDeadline == whole.core.nextDeadline, "the next deadline at \(time) s")
+            #expect(chunked.core.peers == whole.core.peers)
+        }
+        whole.expectConsistent()
+        chunked.expectConsistent()
+    }
+
+    /// A read that looks exactly like a Ping frame but completes another frame already begun is
+    /// that frame's body: the keep-alive shortcut must not take it for a ping.
+    @Test func aPingFrameImageInsideAnotherFrameIsThatFramesPayload() throws {
+        var scripted = TestNode()
+        let remote = try dialledPeer(&scripted)
+        var image = ByteWriter()
+        PingPayload.ping(Nonce(9, 9, 9, 9)).encodeFrame(into: &image)
+        let pingImage = image.takeBytes()
+        var chat = ByteWriter()
+        try PeerMessage.protocol(id: "CHAT", payload: pingImage).encodeFrame(into: &chat)
+        let chatFrame = chat.takeBytes()
+        remote.send(bytes: Array(chatFrame.dropLast(pingImage.count)), to: &scripted)
+        #expect(scripted.delivered.isEmpty)
+        remote.send(bytes: pingImage, to: &scripted)
+        #expect(scripted.delivered.map(\.1) == [pingImage], "the CHAT payload, delivered")
+        var reader = remote
+        #expect(reader.read(&scripted) == [], "no pong")
+        scripted.expectConsistent()
+    }
+
     @Test func pausedDeliveryHoldsFramesUntilResumed() {
         var scripted = TestNode()
         var remote = scripted.accept(from: dialler)

@@ -75,6 +75,9 @@ enum WireNoise {
             PingPayload.pong(.random(using: &rng)).encode(into: &writer)
             pool.append(Array(writer.bytes[..<33]))
             pool.append(Array(writer.bytes[33...]))
+            var keepAlive = ByteWriter()
+            (rng.chance(0.5) ? PingPayload.ping(.random(using: &rng)) : .pong(.random(using: &rng))).encodeFrame(into: &keepAlive)
+            pool.append(keepAlive.takeBytes())
         }
         let texts = ["tcp://127.0.0.1:30000", "udp://[2001:db8::1]:9", "0.2.0, >=0.1.0, <0.3.0", "^0.0.3", "1.*", "~1.2.3"]
         pool += texts.map { Array($0.utf8) }
@@ -160,6 +163,19 @@ enum WireNoise {
             precondition(writer.bytes == bytes)
             accepted += 1
         }
+        // The receive path's keep-alive shortcut takes exactly the inputs that are one frame the
+        // general path decodes to a Ping-protocol payload, and reads the same payload from them.
+        let shortcut = bytes.withUnsafeBytes { PingPayload(wholeFrame: $0) }
+        var general = FrameDecoder(frameSizeMax: WireLimits.frameSizeMaxFloor)
+        general.feed(bytes)
+        var throughDecoder: PingPayload?
+        if let frame = try? general.nextFrame(), general.bufferedByteCount == 0,
+            case .protocol(.ping, let payload)? = try? PeerMessage(frame: frame)
+        {
+            throughDecoder = try? PingPayload(parsing: payload)
+        }
+        precondition(shortcut == throughDecoder, "keep-alive shortcut \(String(describing: shortcut)) vs decoder \(String(describing: throughDecoder)) on \(bytes)")
+        if shortcut != nil { accepted += 1 }
         var reader = ByteReader(bytes)
         if let record = try? PeerRecord(reading: &reader) {
             var writer = ByteWriter()
