@@ -88,6 +88,13 @@ struct CoreContext {
         statistics.count(sent: message.kind, bytes: message.frameLength + WireLimits.lengthPrefixSize)
     }
 
+    /// Encodes a Ping-protocol frame carrying `payload` into the connection's outbox (the same
+    /// bytes as `send(.protocol(id: .ping, payload: encoded payload))`, without building them first).
+    mutating func send(ping payload: PingPayload, on id: ConnectionID) {
+        appendToOutbox(id) { payload.encodeFrame(into: &$0) }
+        statistics.count(sent: .protocol, bytes: PingPayload.frameSize)
+    }
+
     /// Closes a connection: sends `Shutdown(reason)` first when given, then forgets the connection
     /// (its ID is dead from here on) and cancels its deadline. The owning half must have dropped its
     /// own state for the connection, or do so right after.

@@ -11,9 +11,10 @@ extension PeerCore {
             guard let peer = links.peerID(on: id) else { return }
             cx.emit(.deliver(from: peer, protocolID: protocolID, payload: payload))
         case .send(let ping):
-            pingScratch.removeAll()
-            ping.encode(into: &pingScratch)
-            send(pingScratch.bytes, protocolID: .ping, on: id, &cx)
+            // Encoded straight into the outbox: no payload array, no scratch buffer to touch.
+            if admit(frameLength: PingPayload.frameSize - WireLimits.lengthPrefixSize, .ping, on: id, &cx) != nil {
+                cx.send(ping: ping, on: id)
+            }
         case .close(let reason, let sending):
             if case .protocolViolation = reason { cx.statistics.protocolViolations += 1 }
             removePeer(id, reason, sending: sending, &cx)
@@ -67,25 +68,38 @@ extension PeerCore {
     /// or the peer's queue is full (the peer is stalled: removed with `.sendStalled`).
     private mutating func send(_ payload: [UInt8], protocolID: ProtocolID, on id: ConnectionID, _ cx: inout CoreContext)
     {
-        // Only the count is read: holding a copy of the connection would make the append below copy
-        // the whole outbox.
-        guard let outboxBytes = cx.connections.summary(of: id)?.outboxBytes, let peer = links.peerID(on: id) else {
+        guard let peer = admit(frameLength: 1 + protocolID.encodedSize + payload.count, protocolID, on: id, &cx) else {
             return
-        }
-        let frameLength = 1 + protocolID.encodedSize + payload.count
-        guard frameLength <= cx.configuration.frameSizeMax else {
-            return dropSend(to: peer, protocolID, reason: "payload too large for a frame", &cx)
-        }
-        let frameBytes = WireLimits.lengthPrefixSize + frameLength
-        guard links.modifyPeer(id, { $0.admitSend(frameBytes: frameBytes, outboxBytes: outboxBytes) }) == true else {
-            dropSend(to: peer, protocolID, reason: "send queue full", &cx)
-            return removePeer(id, .sendStalled, sending: nil, &cx)
         }
         do throws(WireError) {
             try cx.send(.protocol(id: protocolID, payload: payload), on: id)
         } catch {
             dropSend(to: peer, protocolID, reason: "\(error)", &cx)
         }
+    }
+
+    /// Decides whether a Protocol frame of `frameLength` bytes (kind and body) may be queued for the
+    /// established peer on `id`; returns the peer if so. Too large for a frame: dropped. The peer's
+    /// queue full: the peer is stalled and removed with `.sendStalled`.
+    private mutating func admit(
+        frameLength: Int, _ protocolID: ProtocolID, on id: ConnectionID, _ cx: inout CoreContext
+    ) -> PeerID? {
+        // Only the count is read: holding a copy of the connection would make the append that
+        // follows copy the whole outbox.
+        guard let outboxBytes = cx.connections.summary(of: id)?.outboxBytes, let peer = links.peerID(on: id) else {
+            return nil
+        }
+        guard frameLength <= cx.configuration.frameSizeMax else {
+            dropSend(to: peer, protocolID, reason: "payload too large for a frame", &cx)
+            return nil
+        }
+        let frameBytes = WireLimits.lengthPrefixSize + frameLength
+        guard links.modifyPeer(id, { $0.admitSend(frameBytes: frameBytes, outboxBytes: outboxBytes) }) == true else {
+            dropSend(to: peer, protocolID, reason: "send queue full", &cx)
+            removePeer(id, .sendStalled, sending: nil, &cx)
+            return nil
+        }
+        return peer
     }
 
     private func dropSend(to peer: PeerID, _ protocolID: ProtocolID, reason: String, _ cx: inout CoreContext) {

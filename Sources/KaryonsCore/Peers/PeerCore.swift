@@ -26,9 +26,6 @@ struct PeerCore {
     let peerSettings: PeerMachine.Settings
     var pool: PeerPool
     var links = PeerLinks()
-    /// Where PING payloads are encoded before they are framed: reused, so a keep-alive costs no
-    /// allocation of its own.
-    var pingScratch = ByteWriter(capacity: PingPayload.size)
     /// Set by `shutdown`: nothing is signalled to discovery any more.
     var isStopped = false
 

@@ -23,6 +23,17 @@ import Testing
         }
     }
 
+    @Test("a Ping frame written directly is the Protocol frame of its payload")
+    func encodeFrameIsTheProtocolFrame() throws {
+        for payload in [PingPayload.ping(Nonce(1, 2, 3, 4)), .pong(Nonce(.max, 0, .max, 7))] {
+            var payloadBytes = ByteWriter()
+            payload.encode(into: &payloadBytes)
+            var general = ByteWriter()
+            try PeerMessage.protocol(id: .ping, payload: payloadBytes.takeBytes()).encodeFrame(into: &general)
+            #expect(frame(payload) == general.takeBytes())
+        }
+    }
+
     @Test("part of a frame, more than one, another protocol or a malformed payload go to the decoder")
     func leavesEverythingElseToTheDecoder() throws {
         let ping = frame(.ping(Nonce(1, 2, 3, 4)))
