@@ -186,7 +186,7 @@ struct Connection: Summarized {
         Facts(
             plane: plane, direction: direction, isEstablished: isEstablished, isClosing: isClosing,
             isReadingPaused: isReadingPaused, isSendQueueHigh: isSendQueueHigh,
-            hasBufferedInput: decoder.bufferedByteCount > 0 || decoder.framingError != nil, outboxBytes: outbox.count)
+            hasBufferedInput: decoder.holdsInput, outboxBytes: outbox.count)
     }
 
     init(plane: Plane, direction: Direction, remote: Endpoint, frameSizeMax: Int, isEstablished: Bool) {

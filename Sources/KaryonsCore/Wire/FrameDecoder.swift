@@ -58,11 +58,17 @@ public struct FrameDecoder {
     /// The framing error that poisoned this decoder, if any.
     public var framingError: WireError? { failure }
 
+    /// True while the decoder holds unread bytes or its framing failed, so that received bytes must
+    /// go through it. Kept as a stored flag: reading it touches neither the buffer's storage nor
+    /// the error.
+    public private(set) var holdsInput = false
+
     /// Appends received bytes.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
         guard failure == nil, !bytes.isEmpty else { return }
         compact()
         bytes.withMemoryRebound(to: UInt8.self) { buffer.append(contentsOf: $0) }
+        holdsInput = true
     }
 
     /// Appends received bytes.
@@ -70,6 +76,7 @@ public struct FrameDecoder {
         guard failure == nil, !bytes.isEmpty else { return }
         compact()
         buffer.append(contentsOf: bytes)
+        holdsInput = true
     }
 
     /// Appends received bytes.
@@ -89,6 +96,7 @@ public struct FrameDecoder {
         let kindIndex = readIndex + WireLimits.lengthPrefixSize
         let end = kindIndex + length
         readIndex = end
+        holdsInput = end < buffer.count
         return Frame(kind: buffer[kindIndex], body: buffer[(kindIndex + 1)..<end])
     }
 
@@ -108,6 +116,7 @@ public struct FrameDecoder {
         failure = error
         buffer = []
         readIndex = 0
+        holdsInput = true
         throw error
     }
 

@@ -45,6 +45,29 @@ import Testing
         #expect(randomChunks == expected)
     }
 
+    /// `holdsInput` is a stored flag the keep-alive shortcut reads instead of the buffer: it must
+    /// say exactly whether bytes are unread or the framing failed, after every call.
+    @Test(arguments: 0..<20)
+    func holdsInputSaysWhetherBytesWaitOrFramingFailed(seed: UInt64) throws {
+        let (stream, _) = try Self.randomStream(seed: seed, count: 20)
+        var rng = SplitMix64(seed: seed ^ 0xF1A6)
+        // Every fourth seed ends in a zero length prefix, which poisons the decoder.
+        let input = seed % 4 == 3 ? stream + [0, 0, 0, 0, 1] : stream
+        var decoder = FrameDecoder()
+        func matches() -> Bool { decoder.holdsInput == (decoder.bufferedByteCount > 0 || decoder.framingError != nil) }
+        #expect(matches())
+        var start = 0
+        for size in Self.randomChunkSizes(&rng, total: input.count) {
+            let end = min(input.count, start + size)
+            decoder.feed(input[start..<end])
+            start = end
+            #expect(matches(), "after feeding up to byte \(start)")
+            while let _ = try? decoder.nextFrame() { #expect(matches(), "after a frame, fed up to byte \(start)") }
+            #expect(matches(), "after the frames, fed up to byte \(start)")
+        }
+        #expect(decoder.holdsInput == (seed % 4 == 3), "all read, unless the framing failed")
+    }
+
     @Test(arguments: 0..<20)
     func coalescedFramesWithAPartialLastOneAreDeliveredInOrder(seed: UInt64) throws {
         let (stream, expected) = try Self.randomStream(seed: seed, count: 12)
