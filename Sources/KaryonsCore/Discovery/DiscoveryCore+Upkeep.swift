@@ -28,7 +28,7 @@ extension DiscoveryCore {
             switch action {
             case .dial(let endpoint, let expected):
                 cx.statistics.dialsStarted += 1
-                cx.signals.append(.dial(endpoint, expected: expected))
+                cx.signal(.dial(endpoint, expected: expected))
             }
         }
         dialerActions.removeAll(keepingCapacity: true)

@@ -17,8 +17,12 @@ struct CoreContext {
     var connections = SummarizedSlotTable<Connection>()
     /// One deadline per timer key; the node's `nextDeadline` is the earliest.
     var deadlines = DeadlineQueue<CoreTimer>()
-    /// Messages between the halves, drained by `NodeCore` after every call into a half.
-    var signals: [CoreSignal] = []
+    /// Messages between the halves (`signal`), drained by `NodeCore` after every call into a half
+    /// (`takeSignals`).
+    private(set) var signals: [CoreSignal] = []
+    /// `!signals.isEmpty`, as a stored flag: NodeCore looks after every input, and almost always
+    /// finds none, so the look must not touch the array's storage (a cache miss per event).
+    private(set) var hasSignals = false
     /// Effects for the driver, drained by `NodeCore.poll()`.
     private var outputs: [NodeOutput] = []
     private var outputsHead = 0
@@ -86,6 +90,19 @@ struct CoreContext {
         }
         if let failure { throw failure }
         statistics.count(sent: message.kind, bytes: message.frameLength + WireLimits.lengthPrefixSize)
+    }
+
+    /// Leaves `signal` for the other half.
+    mutating func signal(_ signal: CoreSignal) {
+        signals.append(signal)
+        hasSignals = true
+    }
+
+    /// The signals left since the last call, in order; none are left after it.
+    mutating func takeSignals() -> [CoreSignal] {
+        hasSignals = false
+        defer { signals = [] }
+        return signals
     }
 
     /// Encodes a Ping-protocol frame carrying `payload` into the connection's outbox (the same

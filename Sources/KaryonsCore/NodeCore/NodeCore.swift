@@ -359,10 +359,8 @@ public struct NodeCore {
     /// Hands the signals one half left for the other to their recipients, until none are left.
     private mutating func routeSignals() {
         var routed = 0
-        while !cx.signals.isEmpty {
-            let signals = cx.signals
-            cx.signals.removeAll(keepingCapacity: true)
-            for signal in signals {
+        while cx.hasSignals {
+            for signal in cx.takeSignals() {
                 routed += 1
                 precondition(routed <= 100_000, "BUG in Karyons: the node's halves keep signalling each other")
                 switch signal {
@@ -378,7 +376,7 @@ public struct NodeCore {
     mutating func testsOnly_dial(_ endpoint: Endpoint, expected: PeerID?, now: Instant) {
         advance(to: now)
         guard lifecycle == .running else { return }
-        cx.signals.append(.dial(endpoint, expected: expected))
+        cx.signal(.dial(endpoint, expected: expected))
         routeSignals()
     }
 

@@ -78,7 +78,7 @@ extension PeerCore {
         cx.schedule(link.id, at: peer.nextDeadline)
         cx.emit(.peerAdded(info))
         cx.emit(.peerConnected(info))
-        cx.signals.append(.peerAdded(info, dialled: link.dialled))
+        cx.signal(.peerAdded(info, dialled: link.dialled))
     }
 
     /// Ends a handshake that produced no peer: tells the remote why (if `message`), closes, frees the
@@ -107,7 +107,7 @@ extension PeerCore {
         if let message { try? cx.send(message, on: id) }  // A Verack rejection or Shutdown always encodes.
         cx.close(id, sending: nil)
         if link.direction == .outbound && !isStopped {
-            cx.signals.append(.dialFailed(link.remote, expected: link.expected, reason: DialFailure(failure)))
+            cx.signal(.dialFailed(link.remote, expected: link.expected, reason: DialFailure(failure)))
         }
     }
 }

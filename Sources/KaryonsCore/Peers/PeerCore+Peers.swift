@@ -128,7 +128,7 @@ extension PeerCore {
     func announceRemoval(of info: PeerInfo, dialled: Endpoint?, _ reason: PeerRemovalReason, _ cx: inout CoreContext) {
         cx.emit(.peerRemoved(info.id, reason))
         cx.emit(.peerDisconnected(info.id, reason: reason))
-        if !isStopped { cx.signals.append(.peerRemoved(info, dialled: dialled)) }
+        if !isStopped { cx.signal(.peerRemoved(info, dialled: dialled)) }
     }
 
     /// Moves the connection's deadline to its peer machine's next one (if it changed).

@@ -95,7 +95,7 @@ struct PeerCore {
             refusal = .noFreeSlot
         }
         if let refusal {
-            cx.signals.append(.dialFailed(endpoint, expected: expected, reason: refusal))
+            cx.signal(.dialFailed(endpoint, expected: expected, reason: refusal))
             return
         }
         let id = cx.connect(.peer, to: endpoint, timeout: connectTimeout)
@@ -129,7 +129,7 @@ struct PeerCore {
         if isStopped {
             cx.emit(.connectFailed(.peer, remote, failure, willRetry: false))
         } else {
-            cx.signals.append(.dialFailed(remote, expected: link.expected, reason: .connectFailed(failure)))
+            cx.signal(.dialFailed(remote, expected: link.expected, reason: .connectFailed(failure)))
         }
     }
 

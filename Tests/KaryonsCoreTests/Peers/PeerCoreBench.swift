@@ -27,8 +27,7 @@ struct PeerBench {
     mutating func drain() -> (outputs: [NodeOutput], signals: [CoreSignal]) {
         var fresh: [NodeOutput] = []
         while let output = cx.nextOutput() { fresh.append(output) }
-        let freshSignals = cx.signals
-        cx.signals.removeAll()
+        let freshSignals = cx.takeSignals()
         outputs += fresh
         signals += freshSignals
         return (fresh, freshSignals)
