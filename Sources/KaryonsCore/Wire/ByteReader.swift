@@ -62,14 +62,17 @@ public struct ByteReader {
         try require(32)
         let offset = position - bytes.startIndex
         position += 32
-        return bytes.withUnsafeBytes { raw in
-            (
-                UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)),
-                UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)),
-                UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset + 16, as: UInt64.self)),
-                UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset + 24, as: UInt64.self))
-            )
-        }
+        return bytes.withUnsafeBytes { Self.words(in: $0, at: offset) }
+    }
+
+    /// The four big-endian words of the 32 bytes at `offset` in `raw` (the caller checked the range).
+    static func words(in raw: UnsafeRawBufferPointer, at offset: Int) -> (UInt64, UInt64, UInt64, UInt64) {
+        (
+            UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)),
+            UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)),
+            UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset + 16, as: UInt64.self)),
+            UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset + 24, as: UInt64.self))
+        )
     }
 
     /// Reads a 32-byte peer ID (any value, zero included; see `readNodeID()`).

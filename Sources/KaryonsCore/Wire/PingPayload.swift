@@ -26,6 +26,11 @@ public enum PingPayload: Hashable, Sendable {
         guard kind <= 1 else { throw .unknownPingKind(kind) }
         let nonce = try reader.readNonce()
         try reader.expectEnd()
+        self.init(kind: kind, nonce)
+    }
+
+    /// The payload of kind `kind` (0 ping, 1 pong; checked by the caller).
+    private init(kind: UInt8, _ nonce: Nonce) {
         self = kind == 0 ? .ping(nonce) : .pong(nonce)
     }
 
@@ -51,11 +56,8 @@ public enum PingPayload: Hashable, Sendable {
         let payload = idOffset + ProtocolID.ping.encodedSize
         let kind = bytes[payload]
         guard kind <= 1 else { return nil }
-        func word(_ index: Int) -> UInt64 {
-            UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: payload + 1 + 8 * index, as: UInt64.self))
-        }
-        let nonce = Nonce(word(0), word(1), word(2), word(3))
-        self = kind == 0 ? .ping(nonce) : .pong(nonce)
+        let words = ByteReader.words(in: bytes, at: payload + 1)
+        self.init(kind: kind, Nonce(words.0, words.1, words.2, words.3))
     }
 
     /// Appends the 33-byte payload.

@@ -133,8 +133,10 @@ import Testing
 
     /// Network input: a peer that floods Pings gets every one answered (the send-queue limits bound
     /// the answers), and all the flood moves is our one keep-alive deadline for the connection, past
-    /// the last Ping: no timer per Ping, no ping of ours while they come.
-    @Test func aPingFloodIsAnsweredAndMovesOnlyOurOneKeepAliveDeadline() throws {
+    /// the last Ping: no timer per Ping, no ping of ours while they come. Sent in one read (the frame
+    /// decoder) and one read per frame (the keep-alive shortcut).
+    @Test(arguments: [false, true])
+    func aPingFloodIsAnsweredAndMovesOnlyOurOneKeepAliveDeadline(oneReadPerFrame: Bool) throws {
         var scripted = TestNode()
         var remote = try dialledPeer(&scripted)
         let scheduled = scripted.core.testsOnly_scheduledDeadlines
@@ -142,7 +144,7 @@ import Testing
         let nonces = (0..<5_000).map { Nonce(UInt64($0), 7, 7, 7) }
         var flood = ByteWriter()
         for nonce in nonces { try PeerMessage.protocol(id: .ping, payload: F.ping(nonce)).encodeFrame(into: &flood) }
-        remote.send(bytes: flood.takeBytes(), to: &scripted)
+        remote.send(bytes: flood.takeBytes(), to: &scripted, chunk: oneReadPerFrame ? PingPayload.frameSize : nil)
         #expect(remote.read(&scripted) == nonces.map { .protocol(id: .ping, payload: F.pong($0)) })
         #expect(scripted.core.testsOnly_scheduledDeadlines == scheduled, "one deadline per connection, moved in place")
         scripted.advance(to: F.t(40.999))
