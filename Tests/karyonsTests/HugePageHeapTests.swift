@@ -56,7 +56,10 @@ import Testing
         let peak = SystemResources.maxResidentBytes()
         #expect(peak != nil && peak! > 1 << 20, "a test process holds more than a mebibyte")
         let later = SystemResources.readSmallFile("/proc/self/status").flatMap { SystemResources.kibibytes(field: "VmHWM", in: $0) }
-        #expect(later != nil && later! >= peak!, "the kernel's high-water mark (other tests allocate meanwhile)")
+        // Other tests allocate and free meanwhile, and the kernel counts resident pages per CPU in
+        // batches, so a later read of the high-water mark may fall short by a few hundred KiB.
+        let countingSlack = 1 << 20
+        #expect(later != nil && later! >= peak! - countingSlack, "the kernel's high-water mark")
     }
 
     @Test func thisProcesssHugePagesAreReadable() {
