@@ -126,6 +126,8 @@ struct SimCommand: ParsableCommand {
             return
         }
         let options = try makeOptions()
+        let prefaulter = HeapPrefaulter.hasCoreOfItsOwn(options) ? HeapPrefaulter() : nil
+        defer { prefaulter?.stop() }
         CrashMessage.install("karyons sim crashed; seed \(options.seed); replay with:\n  \(options.commandLine)")
         let simulation = Simulation(options: options)
         var convergedWallSeconds: Double?
