@@ -64,6 +64,7 @@ public final class Simulation {
                 id: Self.identity(boot, plan: plan, seed: seed), configuration: plan.configuration,
                 seed: Self.nodeSeed(boot, seed: seed), now: boot.now)
         }
+        network.reserveHosts(plans.count)
         for (index, plan) in plans.enumerated() {
             network.addHost(address: plan.address)
             network.start(index, at: plan.start)

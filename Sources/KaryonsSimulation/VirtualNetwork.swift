@@ -206,6 +206,16 @@ public final class VirtualNetwork<Node: SimulatedNode> {
         return index
     }
 
+    /// Makes room for `count` hosts in all, so that adding them moves no node (a large network's
+    /// nodes are hundreds of megabytes, copied at every growth of the array).
+    public func reserveHosts(_ count: Int) {
+        collectChecks()  // reserving may move every node
+        hosts.reserveCapacity(count)
+        nodes.reserveCapacity(count)
+        endBindings.reserveCapacity(count)
+        listenerKeys.reserveCapacity(count)
+    }
+
     /// The number of hosts.
     public var hostCount: Int { hosts.count }
 
