@@ -26,6 +26,15 @@ struct NetworkTCPTests {
         network.interact(with: 0) { $0.connect(to: .tcp(testAddress(1), 30_000), timeout: timeout) }!
     }
 
+    /// A pair whose host 0 connected to host 1 and, at 50 ms, is past the handshake; with the ID
+    /// host 0 holds.
+    private func connectedPair() -> (network: VirtualNetwork<FakeNode>, id: ConnectionID) {
+        let network = pair()
+        let id = connect(network)
+        network.run(until: .ms(50))
+        return (network, id)
+    }
+
     @Test("connect: the acceptor gets the initiator's ephemeral endpoint, the initiator `.connected` one round trip later")
     func connectHandshake() throws {
         let network = pair()
@@ -189,9 +198,7 @@ struct NetworkTCPTests {
 
     @Test("close: the remote reads every byte, then `.closed(closedByPeer)`; the network forgets the connection")
     func gracefulClose() throws {
-        let network = pair()
-        let id = connect(network)
-        network.run(until: .ms(50))
+        let (network, id) = connectedPair()
         network.interact(with: 0) { node in
             node.write([9, 8, 7], on: id)
             node.close(id)
@@ -209,9 +216,7 @@ struct NetworkTCPTests {
 
     @Test("bytes that reach a closed end are discarded and answered with RST")
     func bytesToClosedEndAreReset() throws {
-        let network = pair()
-        let id = connect(network)
-        network.run(until: .ms(50))
+        let (network, id) = connectedPair()
         let acceptedID = try #require(network.node(1)?.acceptedIDs.first)
         // The listener stops reading, so the FIN waits unread behind the pause.
         network.interact(with: 1) { $0.pauseReading(acceptedID, true) }
@@ -225,9 +230,7 @@ struct NetworkTCPTests {
 
     @Test("a crash resets the remote end after one link latency, and later connects are refused")
     func crashResets() throws {
-        let network = pair()
-        let id = connect(network)
-        network.run(until: .ms(50))
+        let (network, id) = connectedPair()
         network.crash(1, at: .ms(100))
         network.run(until: .ms(200))
         #expect(network.node(0)?.log.last == Timed(time: .ms(110), record: .closed(id, .reset)))
@@ -240,9 +243,7 @@ struct NetworkTCPTests {
 
     @Test("a paused reader holds bytes back; the writer hears its queue is high, then low after resume")
     func backpressure() throws {
-        let network = pair()
-        let id = connect(network)
-        network.run(until: .ms(50))
+        let (network, id) = connectedPair()
         let acceptedID = try #require(network.node(1)?.acceptedIDs.first)
         network.interact(with: 1) { $0.pauseReading(acceptedID, true) }
         let big = [UInt8](repeating: 0xAB, count: 1_500_000)
@@ -258,9 +259,7 @@ struct NetworkTCPTests {
 
     @Test("writing to a connection after closing it is a violation that stops the run")
     func writeAfterCloseIsViolation() throws {
-        let network = pair()
-        let id = connect(network)
-        network.run(until: .ms(50))
+        let (network, id) = connectedPair()
         network.interact(with: 0) { $0.close(id) }
         network.interact(with: 0) { $0.forceTransmit(id) }
         #expect(network.violationCount == 0, "a late `.transmit` with nothing to write is only counted as stale")
