@@ -11,7 +11,9 @@ import Synchronization
 /// program break (one malloc arena, grown `top_pad` at a time: see `HugePageHeap`), and malloc hands
 /// out the new memory over the following seconds. So this thread looks at the break every
 /// millisecond and populates each newly added range at once (`HeapPopulator`), on the core the
-/// simulation does not use.
+/// simulation does not use. (Without `HugePageHeap`'s single arena, the simulation's thread may
+/// allocate from an arena of its own, mapped apart from the break; the prefaulter then has little
+/// to do, and costs nothing.)
 ///
 /// The break is read with `sbrk(0)`, which returns glibc's record of it: a word malloc's thread
 /// writes when it moves the break, read here whole; a stale value only delays a populate. Memory
