@@ -37,6 +37,9 @@ public final class NodeDriver {
     private var listeners: [ListenerKind: TCPListener] = [:]
     /// Refresh sockets by address family: the refresh listener, or an ephemeral socket bound on first use.
     private var datagramSockets: [SocketAddress.Family: UDPSocket] = [:]
+    /// The refresh socket bound beside a lookup listener on an ephemeral port, until the core asks
+    /// for it (`listenOnEphemeralLookupPort`).
+    private var reservedRefreshSocket: UDPSocket?
     private var timer: ReactorTimer?
     private var armedDeadline: Instant?
     private var isDraining = false
@@ -131,16 +134,64 @@ public final class NodeDriver {
         do {
             switch kind {
             case .peer, .lookup:
-                let listener = try TCPListener.listen(on: address, reactor: reactor, delegate: self)
+                let listener = kind == .lookup && address.port == 0 && core.configuration.refreshListener == nil
+                    ? try listenOnEphemeralLookupPort(address)
+                    : try TCPListener.listen(on: address, reactor: reactor, delegate: self)
                 listeners[kind] = listener
                 core.handle(.listening(kind, listener.localAddress.endpoint(.tcp)), now: reactor.now)
             case .refresh:
-                let socket = try UDPSocket.bind(to: address, reactor: reactor, delegate: self)
+                let socket: UDPSocket
+                if let reserved = reservedRefreshSocket, reserved.localAddress == address {
+                    socket = reserved
+                    reservedRefreshSocket = nil
+                } else {
+                    socket = try UDPSocket.bind(to: address, reactor: reactor, delegate: self)
+                }
                 datagramSockets[address.family] = socket
                 core.handle(.listening(kind, socket.localAddress.endpoint(.udp)), now: reactor.now)
             }
         } catch {
             core.handle(.listenFailed(kind, endpoint, reason: "\(error)"), now: reactor.now)
+        }
+    }
+
+    /// How many ephemeral ports a lookup listener tries before its listen fails.
+    static let ephemeralLookupPortAttemptsMax = 8
+
+    /// A lookup listener on a port the kernel picks, with the refresh socket bound at once on the
+    /// same number, which is where the core opens it (peers send refresh datagrams to the lookup
+    /// port). The kernel picks TCP ports without looking at UDP ones, so that number may be taken
+    /// for UDP by another socket on the machine: then another port is tried, rather than a start
+    /// failing on a port the node never chose.
+    private func listenOnEphemeralLookupPort(_ address: SocketAddress) throws(ReactorError) -> TCPListener {
+        let (listener, refresh) = try Self.bindPortPair(
+            attemptsMax: Self.ephemeralLookupPortAttemptsMax,
+            listen: { () throws(ReactorError) in try TCPListener.listen(on: address, reactor: reactor, delegate: self) },
+            bindBeside: { listener throws(ReactorError) in
+                try UDPSocket.bind(to: listener.localAddress, reactor: reactor, delegate: self)
+            },
+            close: { $0.close() })
+        reservedRefreshSocket = refresh
+        return listener
+    }
+
+    /// Opens a listener (`listen`), then a second socket beside it (`bindBeside`); when the second
+    /// fails, closes the listener and starts over, `attemptsMax` times in all, then throws the last
+    /// error. Nothing stays open after a throw.
+    static func bindPortPair<Listener, Beside, Failure: Error>(
+        attemptsMax: Int, listen: () throws(Failure) -> Listener, bindBeside: (Listener) throws(Failure) -> Beside,
+        close: (Listener) -> Void
+    ) throws(Failure) -> (Listener, Beside) {
+        var attempt = 1
+        while true {
+            let listener = try listen()
+            do {
+                return (listener, try bindBeside(listener))
+            } catch {
+                close(listener)
+                guard attempt < attemptsMax else { throw error }
+                attempt += 1
+            }
         }
     }
 
@@ -229,6 +280,8 @@ public final class NodeDriver {
         listeners.removeAll()
         for socket in datagramSockets.values { socket.close() }
         datagramSockets.removeAll()
+        reservedRefreshSocket?.close()
+        reservedRefreshSocket = nil
         if let timer { _ = reactor.cancelTimer(timer) }
         timer = nil
         armedDeadline = nil
