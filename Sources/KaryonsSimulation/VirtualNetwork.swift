@@ -434,7 +434,8 @@ public final class VirtualNetwork<Node: SimulatedNode> {
     ///
     /// The address outlives the call because nothing moves the array's storage meanwhile: `nodes`
     /// is never copied (so it stays uniquely referenced and is mutated in place), and it grows only
-    /// in `addHost`, which first waits for the concurrent checks, the one holder of such addresses.
+    /// in `addHost` and `reserveHosts`, which first wait for the concurrent checks, the one holder of
+    /// such addresses.
     @inline(__always)
     private func nodePointer(_ host: Int) -> UnsafeMutablePointer<Node> {
         nodes.withUnsafeMutableBufferPointer { buffer in

@@ -57,7 +57,6 @@ public struct ProtocolID: Hashable, Sendable, CustomStringConvertible, Expressib
 
     /// True if `bytes` hold this ID's encoding (`u8 length` · bytes) at `offset`, fully in range.
     func isEncoded(in bytes: UnsafeRawBufferPointer, at offset: Int) -> Bool {
-        let count = Int(length)
         guard offset >= 0, bytes.count - offset >= 1 + count, bytes[offset] == length else { return false }
         return withUnsafeBytes(of: storage) { own in own.prefix(count).elementsEqual(bytes[(offset + 1)..<(offset + 1 + count)]) }
     }
@@ -93,4 +92,3 @@ public struct ProtocolID: Hashable, Sendable, CustomStringConvertible, Expressib
 
     private static func isAllowed(_ byte: UInt8) -> Bool { byte >= 0x21 && byte <= 0x7E }
 }
-

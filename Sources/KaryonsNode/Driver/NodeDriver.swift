@@ -162,7 +162,9 @@ public final class NodeDriver {
     /// same number, which is where the core opens it (peers send refresh datagrams to the lookup
     /// port). The kernel picks TCP ports without looking at UDP ones, so that number may be taken
     /// for UDP by another socket on the machine: then another port is tried, rather than a start
-    /// failing on a port the node never chose.
+    /// failing on a port the node never chose. (The condition mirrors `DiscoveryCore.listening`,
+    /// which opens the refresh listener on the lookup port only when none is configured; a socket
+    /// the core never asks for would be closed at `stop`.)
     private func listenOnEphemeralLookupPort(_ address: SocketAddress) throws(ReactorError) -> TCPListener {
         let (listener, refresh) = try Self.bindPortPair(
             attemptsMax: Self.ephemeralLookupPortAttemptsMax,
@@ -170,17 +172,22 @@ public final class NodeDriver {
             bindBeside: { listener throws(ReactorError) in
                 try UDPSocket.bind(to: listener.localAddress, reactor: reactor, delegate: self)
             },
+            isNumberTaken: { error in
+                guard case .system(let failure) = error else { return false }
+                return failure.code == EADDRINUSE
+            },
             close: { $0.close() })
         reservedRefreshSocket = refresh
         return listener
     }
 
-    /// Opens a listener (`listen`), then a second socket beside it (`bindBeside`); when the second
-    /// fails, closes the listener and starts over, `attemptsMax` times in all, then throws the last
-    /// error. Nothing stays open after a throw.
+    /// Opens a listener (`listen`), then a second socket beside it (`bindBeside`). When the second
+    /// fails because its number is taken (`isNumberTaken`), closes the listener and starts over,
+    /// `attemptsMax` times in all; any other failure, or the last, is thrown at once. Nothing stays
+    /// open after a throw.
     static func bindPortPair<Listener, Beside, Failure: Error>(
         attemptsMax: Int, listen: () throws(Failure) -> Listener, bindBeside: (Listener) throws(Failure) -> Beside,
-        close: (Listener) -> Void
+        isNumberTaken: (Failure) -> Bool, close: (Listener) -> Void
     ) throws(Failure) -> (Listener, Beside) {
         var attempt = 1
         while true {
@@ -189,7 +196,7 @@ public final class NodeDriver {
                 return (listener, try bindBeside(listener))
             } catch {
                 close(listener)
-                guard attempt < attemptsMax else { throw error }
+                guard attempt < attemptsMax, isNumberTaken(error) else { throw error }
                 attempt += 1
             }
         }
