@@ -33,13 +33,17 @@ enum DialerFill: Hashable {
 ///
 /// Pacing (a failing node must not storm the network with dials). A remote that refuses us for lack
 /// of a slot (Shutdown(noFreeSlot): its inbound slots or its per-subnet cap are full) is not
-/// retried: in a full bucket its entry is marked failed at once (so a newly learned entry may take
-/// its place), unless that would leave the bucket fewer than `unfailedKeptPerBucket` entries not
-/// failed (a node whose every known node is full, a late joiner in a saturated network, would
-/// otherwise end with nothing it may share or dial again), and it cools down for
-/// `dialRefusedCoolDown` (jittered by ±50%, at most `coolDownsMax` entries at once), so that a
-/// lookup verifying it again does not make it a candidate at once; when the cool-down ends, an
-/// entry still failed only by that refusal is verified again (it answered). After any failed table
+/// retried: it cools down for `dialRefusedCoolDown` (jittered by ±50%, at most `coolDownsMax`
+/// entries at once), so that a lookup verifying it again does not make it a candidate at once. In a
+/// full bucket its entry is also marked failed at once, for `dialRefusalMarkDuration` (at most
+/// `coolDownsMax` marks at once), so that a newly learned entry may take its place meanwhile; then
+/// an entry still failed only by that refusal is verified again, while it goes on cooling down: the
+/// node answered, and a node that is full is still a sound hop for lookups (lookup slots are its
+/// own), so keeping it failed for the whole cool-down would misreport a saturated network's tables
+/// (in a 10,000-node run, about one entry in eight, for minutes). No entry is marked where that
+/// would leave the bucket fewer than `unfailedKeptPerBucket` entries not failed (a node whose
+/// every known node is full, a late joiner in a saturated network, would otherwise end with nothing
+/// it may share or dial again). After any failed table
 /// dial that may be the network's doing (connect and handshake failures, a remote refusal) new
 /// table dials are paced: the next waits a gap that starts at `dialPacingBase` and doubles with
 /// each consecutive failure up to `dialPacingMax` (jittered by ±50%), and while failures keep
@@ -64,12 +68,14 @@ struct Dialer {
         var backoffMax: Duration
         var redialBackoffMax: Duration
         var refusedCoolDown: Duration
+        var refusalMarkDuration: Duration
         var pacingBase: Duration
         var pacingMax: Duration
 
         init(_ configuration: NodeConfiguration) {
             let discovery = configuration.discovery
             refusedCoolDown = discovery.dialRefusedCoolDown
+            refusalMarkDuration = min(discovery.dialRefusalMarkDuration, discovery.dialRefusedCoolDown)
             pacingBase = discovery.dialPacingBase
             pacingMax = discovery.dialPacingMax == .zero ? .zero : max(discovery.dialPacingBase, discovery.dialPacingMax)
             slotsMax = max(0, configuration.slots.outbound)
@@ -148,9 +154,13 @@ struct Dialer {
     /// discovery event, and scanning every cool-down there took 2.9% of a 10,000-node simulation's
     /// first minute, when most nodes have dozens.
     private(set) var earliestCoolDownEnd: Instant?
-    /// Cooling entries that were verified until their refusal marked them failed (a subset of
-    /// `coolDowns`): verified again when the cool-down ends, if nothing else failed meanwhile.
-    private(set) var failedByRefusal: Set<PeerID> = []
+    /// Entries that were verified until a refusal marked them failed, each until its mark ends: then
+    /// verified again, if nothing else failed them meanwhile. At most `coolDownsMax`.
+    private(set) var failedByRefusal: [PeerID: Instant] = [:] {
+        didSet { earliestRefusalMarkEnd = failedByRefusal.values.min() }
+    }
+    /// The earliest end in `failedByRefusal`, kept as they change (rarely), as for the cool-downs.
+    private(set) var earliestRefusalMarkEnd: Instant?
     /// Table dials failed in a row since the last one that connected (drives the pacing gap).
     private(set) var consecutiveFailures = 0
     /// While pacing, no new table entry is dialled before this instant.
@@ -182,6 +192,7 @@ struct Dialer {
         }
         if let nextDialAt { earliest = min(earliest ?? nextDialAt, nextDialAt) }
         if let earliestCoolDownEnd { earliest = min(earliest ?? earliestCoolDownEnd, earliestCoolDownEnd) }
+        if let earliestRefusalMarkEnd { earliest = min(earliest ?? earliestRefusalMarkEnd, earliestRefusalMarkEnd) }
         return earliest
     }
 
@@ -290,14 +301,17 @@ struct Dialer {
     }
 
     /// Backoffs that ended: table dials are attempted again; manual peers become ready for `fill`;
-    /// ended cool-downs are forgotten, and an entry their refusal marked failed is verified again
-    /// (a refusal is an answer: the node is alive) unless it failed otherwise meanwhile.
+    /// ended cool-downs are forgotten; an entry whose refusal mark ended is verified again (a
+    /// refusal is an answer: the node is alive) unless it failed otherwise meanwhile.
     mutating func timeout(now: Instant, table: inout RoutingTable, actions: inout [DialerAction]) {
         if let earliestCoolDownEnd, earliestCoolDownEnd <= now {
-            let ended = coolDowns.filter { $0.value <= now }
             coolDowns = coolDowns.filter { $0.value > now }  // One store: `didSet` scans what is left once.
-            for id in ended.keys {
-                guard failedByRefusal.remove(id) != nil, let entry = table.entry(for: id) else { continue }
+        }
+        if let earliestRefusalMarkEnd, earliestRefusalMarkEnd <= now {
+            let ended = failedByRefusal.filter { $0.value <= now }
+            failedByRefusal = failedByRefusal.filter { $0.value > now }
+            for id in ended.keys.sorted() {  // In ID order: a Dictionary's order differs between runs.
+                guard let entry = table.entry(for: id) else { continue }
                 if entry.status == .failed && entry.failureCount == 1 { table.markVerified(id, now: entry.lastSeen) }
             }
         }
@@ -354,12 +368,12 @@ struct Dialer {
             // with room nothing is gained by that. A bucket down to its last unfailed entries keeps
             // them: they are alive, and all the node would have left to share and dial again.
             tableDials.remove(at: index)
-            if let bucket = table.bucketIndex(of: dial.id),
+            if failedByRefusal.count < Self.coolDownsMax, let bucket = table.bucketIndex(of: dial.id),
                 table.occupancy(ofBucket: bucket) >= RoutingTable.bucketEntriesMax,
                 table.occupancy(ofBucket: bucket) - table.failedCount(ofBucket: bucket) > Self.unfailedKeptPerBucket,
                 table.markFailed(dial.id, now: now) == 1
             {
-                failedByRefusal.insert(dial.id)
+                failedByRefusal[dial.id] = now + settings.refusalMarkDuration
             }
             paceAfterFailure(now: now, rng: &rng)
             coolDown(dial.id, until: now + jittered(settings.refusedCoolDown, rng: &rng))
@@ -442,7 +456,7 @@ struct Dialer {
         selfEndpoints = []
         spares = []
         coolDowns = [:]
-        failedByRefusal = []
+        failedByRefusal = [:]
         consecutiveFailures = 0
         nextDialAt = nil
     }
@@ -460,7 +474,6 @@ struct Dialer {
             let soonest = coolDowns.min(by: { ($0.value, $0.key) < ($1.value, $1.key) })?.key
         {
             coolDowns.removeValue(forKey: soonest)
-            failedByRefusal.remove(soonest)
         }
         coolDowns[id] = until
     }

@@ -181,8 +181,12 @@ public struct NodeConfiguration: Hashable, Sendable {
         public var seedingInterval: Duration = .seconds(60)
         public var seedingBackoffBase: Duration = .milliseconds(500)
         /// How long a table entry whose dial the remote refused for lack of a slot is not dialled
-        /// again (±50% jitter). It is alive, so it is not marked failed.
+        /// again (±50% jitter).
         public var dialRefusedCoolDown: Duration = .seconds(180)
+        /// How long such an entry stays marked failed when the refusal came in a full bucket (so
+        /// that a newly learned node may take its place meanwhile); then it is verified again, as
+        /// the node that answered is, while its cool-down goes on. At most `dialRefusedCoolDown`.
+        public var dialRefusalMarkDuration: Duration = .seconds(30)
         /// Pacing of new table dials after failed ones: the gap starts at the base, doubles with each
         /// consecutive failure up to the max (±50% jitter), and ends with the next dial that connects.
         /// A zero max turns pacing off.

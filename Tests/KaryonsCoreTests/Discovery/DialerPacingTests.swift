@@ -102,19 +102,77 @@ import Testing
         #expect(dialer.deadline == nil)
     }
 
-    /// In a full bucket a refusal marks the entry failed (a newcomer may take its place); when its
-    /// cool-down ends, the entry is verified again (it answered), keeping when it was last seen.
-    @Test mutating func aRefusalInAFullBucketMarksFailedUntilTheCoolDownEnds() throws {
+    /// In a full bucket a refusal marks the entry failed (a newcomer may take its place) for
+    /// `dialRefusalMarkDuration`: the dialer wakes when the mark ends and verifies the entry again
+    /// (it answered), keeping when it was last seen, while the entry goes on cooling down, not
+    /// dialled until its cool-down ends.
+    @Test mutating func aRefusalInAFullBucketMarksFailedUntilTheMarkEnds() throws {
         useSlots(1)
         add(1...20)
         #expect(table.occupancy(ofBucket: 31) == 20)
         let refused = dialled(fill(at: ms(0)).1)[0]
         fail(refused, Self.remoteFull, at: ms(50))
         #expect(table.entry(for: Fixture.peerID(refused))?.status == .failed)
-        let until = try #require(dialer.coolDowns[Fixture.peerID(refused)])
-        _ = timeout(at: until)
+        let markEnd = ms(50) + NodeConfiguration().discovery.dialRefusalMarkDuration
+        #expect(dialer.failedByRefusal[Fixture.peerID(refused)] == markEnd)
+        let coolDownEnd = try #require(dialer.coolDowns[Fixture.peerID(refused)])
+        #expect(coolDownEnd > markEnd, "the mark ends first (the cool-down is at least 90 s)")
+        _ = timeout(at: try #require(dialer.nextDialAt))  // the pacing gap
+        #expect(dialer.deadline == markEnd)
+        _ = timeout(at: markEnd - .milliseconds(1))
+        #expect(table.entry(for: Fixture.peerID(refused))?.status == .failed, "not before the mark ends")
+        _ = timeout(at: markEnd)
         let entry = try #require(table.entry(for: Fixture.peerID(refused)))
         #expect(entry.status == .verified && entry.failureCount == 0 && entry.lastSeen == ms(0))
+        #expect(dialer.failedByRefusal.isEmpty && dialer.deadline == coolDownEnd)
+        #expect(dialer.isExcluded(Fixture.record(refused)), "still cooling down")
+        _ = timeout(at: coolDownEnd)
+        #expect(!dialer.isExcluded(Fixture.record(refused)))
+    }
+
+    /// A mark configured longer than the cool-down lasts as long as the cool-down: from then on the
+    /// node may be dialled again, so it is not kept failed beyond it.
+    @Test func theMarkNeverOutlastsTheCoolDown() {
+        var configuration = NodeConfiguration()
+        configuration.discovery.dialRefusalMarkDuration = .seconds(600)
+        #expect(Dialer.Settings(configuration).refusalMarkDuration == configuration.discovery.dialRefusedCoolDown)
+        configuration.discovery.dialRefusalMarkDuration = .seconds(5)
+        #expect(Dialer.Settings(configuration).refusalMarkDuration == .seconds(5))
+    }
+
+    /// At most `coolDownsMax` refusal marks at once: 15 full buckets (300 entries, 270 of them
+    /// markable) all refuse; the refusals beyond the bound cool their entries down but leave them
+    /// verified.
+    @Test mutating func refusalMarksAreBounded() throws {
+        var configuration = NodeConfiguration()
+        configuration.slots.outbound = 1
+        configuration.discovery.dialPacingMax = .zero
+        dialer = Dialer(settings: Dialer.Settings(configuration))
+        let local = Fixture.localID
+        var index = 0
+        for bucket in 17...31 {
+            for n in 0..<RoutingTable.bucketEntriesMax {
+                // The top bit of the distance sets the bucket; the low bits tell entries apart.
+                let bit = 255 - 8 * (31 - bucket)
+                let word0 = bit >= 192 ? UInt64(1) << UInt64(bit - 192) : 0
+                let word1 = bit < 192 ? UInt64(1) << UInt64(bit - 128) : 0
+                let id = PeerID(local.word(0) ^ word0, local.word(1) ^ word1, local.word(2), local.word(3) ^ UInt64(n + 2) << 8)
+                index += 1
+                let record = PeerRecord(id: id, address: Fixture.publicAddress(index), port: 3000, discoveryPort: 3010)
+                _ = table.add(record, status: .verified, now: ms(0))
+            }
+        }
+        for bucket in 17...31 { try #require(table.occupancy(ofBucket: bucket) == 20, "bucket \(bucket)") }
+        var now = ms(0)
+        var refusals = 0
+        while refusals < 400, case .dial(let endpoint, let expected?)? = fill(at: now).1.first {
+            now = now + .milliseconds(1)
+            dialer.dialFailed(endpoint, expected: expected, Self.remoteFull, now: now, table: &table, rng: &rng)
+            refusals += 1
+        }
+        #expect(refusals > 270, "every entry was dialled and refused")
+        #expect(dialer.failedByRefusal.count == Dialer.coolDownsMax)
+        #expect(table.count(matching: .failed) == Dialer.coolDownsMax, "no mark beyond the bound")
     }
 
     /// A full bucket keeps `unfailedKeptPerBucket` entries that are not failed: the refusal that
@@ -142,7 +200,8 @@ import Testing
         #expect(dialer.isExcluded(Fixture.record(refused[1])), "it cools down all the same")
     }
 
-    /// ... unless it failed otherwise meanwhile (a refresh probe): then it stays failed.
+    /// A refusal's mark ends without verifying an entry that failed otherwise meanwhile (a refresh
+    /// probe): it stays failed.
     @Test mutating func anEntryThatFailedOtherwiseMeanwhileStaysFailed() throws {
         useSlots(1)
         add(1...20)
@@ -151,7 +210,7 @@ import Testing
         table.markFailed(Fixture.peerID(refused), now: ms(60))
         let until = try #require(dialer.coolDowns[Fixture.peerID(refused)])
         _ = timeout(at: until)
-        #expect(dialer.coolDowns.isEmpty)
+        #expect(dialer.coolDowns.isEmpty && dialer.failedByRefusal.isEmpty)
         #expect(table.entry(for: Fixture.peerID(refused))?.status == .failed)
     }
 
