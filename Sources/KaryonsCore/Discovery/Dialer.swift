@@ -363,10 +363,11 @@ struct Dialer {
             tableDials.remove(at: index)  // Connected some other way (inbound, manual): not its fault.
         case .handshakeFailed(.noFreeSlot, byRemote: true):
             // Alive but full: asking again soon is what storms. In a full bucket it is marked
-            // failed all the same, so a newly learned entry may take its place (first-come buckets
-            // otherwise keep naming the same saturated nodes) and we stop sharing it; in a bucket
-            // with room nothing is gained by that. A bucket down to its last unfailed entries keeps
-            // them: they are alive, and all the node would have left to share and dial again.
+            // failed all the same for a while (`refusalMarkDuration`), so a newly learned entry may
+            // take its place (first-come buckets otherwise keep naming the same saturated nodes);
+            // in a bucket with room nothing is gained by that. A bucket down to its last unfailed
+            // entries keeps them: they are alive, and all the node would have left to share and
+            // dial again.
             tableDials.remove(at: index)
             if failedByRefusal.count < Self.coolDownsMax, let bucket = table.bucketIndex(of: dial.id),
                 table.occupancy(ofBucket: bucket) >= RoutingTable.bucketEntriesMax,
