@@ -155,12 +155,9 @@ struct Dialer {
     /// first minute, when most nodes have dozens.
     private(set) var earliestCoolDownEnd: Instant?
     /// Entries that were verified until a refusal marked them failed, each until its mark ends: then
-    /// verified again, if nothing else failed them meanwhile. At most `coolDownsMax`.
-    private(set) var failedByRefusal: [PeerID: Instant] = [:] {
-        didSet { earliestRefusalMarkEnd = failedByRefusal.values.min() }
-    }
-    /// The earliest end in `failedByRefusal`, kept as they change (rarely), as for the cool-downs.
-    private(set) var earliestRefusalMarkEnd: Instant?
+    /// verified again, if nothing else failed them meanwhile. At most `coolDownsMax`. The queue keeps
+    /// the earliest end for `deadline`, which is asked after every discovery event.
+    private(set) var failedByRefusal = DeadlineQueue<PeerID>()
     /// Table dials failed in a row since the last one that connected (drives the pacing gap).
     private(set) var consecutiveFailures = 0
     /// While pacing, no new table entry is dialled before this instant.
@@ -192,7 +189,7 @@ struct Dialer {
         }
         if let nextDialAt { earliest = min(earliest ?? nextDialAt, nextDialAt) }
         if let earliestCoolDownEnd { earliest = min(earliest ?? earliestCoolDownEnd, earliestCoolDownEnd) }
-        if let earliestRefusalMarkEnd { earliest = min(earliest ?? earliestRefusalMarkEnd, earliestRefusalMarkEnd) }
+        if let markEnd = failedByRefusal.nextDeadline { earliest = min(earliest ?? markEnd, markEnd) }
         return earliest
     }
 
@@ -307,13 +304,11 @@ struct Dialer {
         if let earliestCoolDownEnd, earliestCoolDownEnd <= now {
             coolDowns = coolDowns.filter { $0.value > now }  // One store: `didSet` scans what is left once.
         }
-        if let earliestRefusalMarkEnd, earliestRefusalMarkEnd <= now {
-            let ended = failedByRefusal.filter { $0.value <= now }
-            failedByRefusal = failedByRefusal.filter { $0.value > now }
-            for id in ended.keys.sorted() {  // In ID order: a Dictionary's order differs between runs.
-                guard let entry = table.entry(for: id) else { continue }
-                if entry.status == .failed && entry.failureCount == 1 { table.markVerified(id, now: entry.lastSeen) }
-            }
+        var ended: [PeerID] = []
+        while let id = failedByRefusal.popDue(now: now) { ended.append(id) }
+        for id in ended.sorted() {  // In ID order, whatever order marks ending together pop in.
+            guard let entry = table.entry(for: id) else { continue }
+            if entry.status == .failed && entry.failureCount == 1 { table.markVerified(id, now: entry.lastSeen) }
         }
         if let nextDialAt, nextDialAt <= now { self.nextDialAt = nil }  // The gap is over: `fill` may dial.
         for index in tableDials.indices {
@@ -374,7 +369,7 @@ struct Dialer {
                 table.occupancy(ofBucket: bucket) - table.failedCount(ofBucket: bucket) > Self.unfailedKeptPerBucket,
                 table.markFailed(dial.id, now: now) == 1
             {
-                failedByRefusal[dial.id] = now + settings.refusalMarkDuration
+                failedByRefusal.schedule(dial.id, at: now + settings.refusalMarkDuration)
             }
             paceAfterFailure(now: now, rng: &rng)
             coolDown(dial.id, until: now + jittered(settings.refusedCoolDown, rng: &rng))
@@ -457,7 +452,7 @@ struct Dialer {
         selfEndpoints = []
         spares = []
         coolDowns = [:]
-        failedByRefusal = [:]
+        failedByRefusal = DeadlineQueue()
         consecutiveFailures = 0
         nextDialAt = nil
     }

@@ -131,7 +131,7 @@ struct DiscoveryCore {
         case .peer: boundPeerEndpoint = endpoint
         case .lookup:
             boundLookupEndpoint = endpoint
-            if configuration.refreshListener == nil {
+            if configuration.refreshFollowsLookupListener {
                 cx.emit(.listen(.refresh, .udp(endpoint.address, endpoint.port)))
             }
         case .refresh: boundRefreshEndpoint = endpoint

@@ -195,3 +195,10 @@ public struct NodeConfiguration: Hashable, Sendable {
         public init() {}
     }
 }
+
+extension NodeConfiguration {
+    /// True when the node opens its refresh listener on the host and port its lookup listener got
+    /// (no `refreshListener` configured): the one rule the core and a driver that binds the pair
+    /// together both follow.
+    public var refreshFollowsLookupListener: Bool { refreshListener == nil }
+}

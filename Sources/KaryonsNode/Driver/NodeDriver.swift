@@ -134,7 +134,7 @@ public final class NodeDriver {
         do {
             switch kind {
             case .peer, .lookup:
-                let listener = kind == .lookup && address.port == 0 && core.configuration.refreshListener == nil
+                let listener = kind == .lookup && address.port == 0 && core.configuration.refreshFollowsLookupListener
                     ? try listenOnEphemeralLookupPort(address)
                     : try TCPListener.listen(on: address, reactor: reactor, delegate: self)
                 listeners[kind] = listener
@@ -162,9 +162,9 @@ public final class NodeDriver {
     /// same number, which is where the core opens it (peers send refresh datagrams to the lookup
     /// port). The kernel picks TCP ports without looking at UDP ones, so that number may be taken
     /// for UDP by another socket on the machine: then another port is tried, rather than a start
-    /// failing on a port the node never chose. (The condition mirrors `DiscoveryCore.listening`,
-    /// which opens the refresh listener on the lookup port only when none is configured; a socket
-    /// the core never asks for would be closed at `stop`.)
+    /// failing on a port the node never chose. (Only where the core opens the refresh listener
+    /// there: `NodeConfiguration.refreshFollowsLookupListener`; a socket the core never asks for
+    /// would be closed at `stop`.)
     private func listenOnEphemeralLookupPort(_ address: SocketAddress) throws(ReactorError) -> TCPListener {
         let (listener, refresh) = try Self.bindPortPair(
             attemptsMax: Self.ephemeralLookupPortAttemptsMax,

@@ -114,7 +114,7 @@ import Testing
         fail(refused, Self.remoteFull, at: ms(50))
         #expect(table.entry(for: Fixture.peerID(refused))?.status == .failed)
         let markEnd = ms(50) + NodeConfiguration().discovery.dialRefusalMarkDuration
-        #expect(dialer.failedByRefusal[Fixture.peerID(refused)] == markEnd)
+        #expect(dialer.failedByRefusal.deadline(of: Fixture.peerID(refused)) == markEnd)
         let coolDownEnd = try #require(dialer.coolDowns[Fixture.peerID(refused)])
         #expect(coolDownEnd > markEnd, "the mark ends first (the cool-down is at least 90 s)")
         _ = timeout(at: try #require(dialer.nextDialAt))  // the pacing gap
